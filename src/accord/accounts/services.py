@@ -1,0 +1,242 @@
+"""Use cases for organisations, users, API keys and console sessions."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from accord.accounts.domain import Permission, Role, allowed
+from accord.accounts.models import ApiKey, ConsoleSession, Organisation, User
+from accord.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from accord.runtime import Runtime
+
+_hasher = PasswordHasher()
+_DUMMY_HASH = _hasher.hash("accord-timing-equaliser")
+API_KEY_PREFIX = "acc_"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: always inside exactly one organisation."""
+
+    org_id: str
+    user_id: str
+    role: str
+    email: str
+    name: str
+
+    def require(self, permission: Permission) -> None:
+        if not allowed(self.role, permission):
+            raise Forbidden(f"the {self.role} role may not do this ({permission})",
+                            code="forbidden")
+
+
+@dataclass(frozen=True)
+class ConsoleLogin:
+    token: str
+    csrf_token: str
+    principal: Principal
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def _check_password(stored: str, password: str) -> bool:
+    try:
+        return _hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _principal(user: User) -> Principal:
+    return Principal(org_id=user.org_id, user_id=user.id, role=user.role, email=user.email,
+                     name=user.name)
+
+
+def create_organisation(rt: Runtime, name: str, slug: str | None = None) -> str:
+    slug = slug or re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:80] or "org"
+    with rt.db.uow() as uow:
+        if uow.session.scalar(select(Organisation).where(Organisation.slug == slug)):
+            raise Conflict(f"an organisation with slug {slug!r} exists", code="slug_taken")
+        org = Organisation(name=name, slug=slug, settings={}, created_at=rt.now())
+        uow.session.add(org)
+        uow.commit()
+        return org.id
+
+
+def create_user(rt: Runtime, org_id: str, *, email: str, name: str, role: str,
+                password: str) -> str:
+    email = email.strip().lower()
+    if role not in {r.value for r in Role}:
+        raise InvalidInput(f"unknown role {role!r}", code="invalid_role")
+    if "@" not in email:
+        raise InvalidInput("not an email address", code="invalid_email")
+    if len(password) < 12:
+        raise InvalidInput("passwords need at least 12 characters", code="weak_password")
+    with rt.db.uow() as uow:
+        if uow.session.scalar(select(User).where(User.email == email)):
+            raise Conflict("a user with this email exists", code="email_taken")
+        user = User(org_id=org_id, email=email, name=name, role=role,
+                    password_hash=hash_password(password), created_at=rt.now())
+        uow.session.add(user)
+        uow.commit()
+        return user.id
+
+
+def create_api_key(rt: Runtime, user_id: str, name: str) -> tuple[str, str]:
+    """Returns (key id, the key itself). The key is shown once; only its hash is kept."""
+    secret = secrets.token_urlsafe(32)
+    prefix = secret[:8]
+    key = f"{API_KEY_PREFIX}{secret}"
+    with rt.db.uow() as uow:
+        user = uow.session.get(User, user_id)
+        if user is None:
+            raise NotFound("no such user")
+        row = ApiKey(org_id=user.org_id, user_id=user.id, name=name, prefix=prefix,
+                     key_hash=token_hash(key), created_at=rt.now())
+        uow.session.add(row)
+        uow.commit()
+        return row.id, key
+
+
+def authenticate_api_key(rt: Runtime, key: str) -> Principal:
+    with rt.db.uow() as uow:
+        row = uow.session.scalar(select(ApiKey).where(ApiKey.key_hash == token_hash(key)))
+        if row is None or row.revoked_at is not None:
+            raise Unauthorized("invalid API key", code="invalid_api_key")
+        user = uow.session.get(User, row.user_id)
+        if user is None or not user.active:
+            raise Unauthorized("invalid API key", code="invalid_api_key")
+        return _principal(user)
+
+
+def login(rt: Runtime, email: str, password: str) -> ConsoleLogin:
+    with rt.db.uow() as uow:
+        user = uow.session.scalar(select(User).where(User.email == email.strip().lower()))
+        if user is None:
+            _check_password(_DUMMY_HASH, password)
+            raise Unauthorized("wrong email or password", code="invalid_credentials")
+        if not _check_password(user.password_hash, password) or not user.active:
+            raise Unauthorized("wrong email or password", code="invalid_credentials")
+        token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        now = rt.now()
+        uow.session.add(ConsoleSession(
+            token_hash=token_hash(token), user_id=user.id, org_id=user.org_id,
+            csrf_token=csrf, created_at=now,
+            expires_at=now + timedelta(hours=rt.settings.session_hours)))
+        uow.commit()
+        return ConsoleLogin(token=token, csrf_token=csrf, principal=_principal(user))
+
+
+def session_principal(rt: Runtime, token: str) -> tuple[Principal, str]:
+    """The principal and CSRF token of a live console session."""
+    with rt.db.uow() as uow:
+        row = uow.session.get(ConsoleSession, token_hash(token))
+        if row is None or row.expires_at <= rt.now():
+            raise Unauthorized("please log in", code="not_logged_in")
+        user = uow.session.get(User, row.user_id)
+        if user is None or not user.active:
+            raise Unauthorized("please log in", code="not_logged_in")
+        return _principal(user), row.csrf_token
+
+
+def logout(rt: Runtime, token: str) -> None:
+    with rt.db.uow() as uow:
+        row = uow.session.get(ConsoleSession, token_hash(token))
+        if row is not None:
+            uow.session.delete(row)
+            uow.commit()
+
+
+def organisation_name(rt: Runtime, org_id: str) -> str:
+    with rt.db.uow() as uow:
+        return org_name(uow.session, org_id)
+
+
+def org_name(session: Session, org_id: str) -> str:
+    """The organisation's name, inside the caller's transaction."""
+    org = session.get(Organisation, org_id)
+    if org is None:
+        raise NotFound("no such organisation")
+    return org.name
+
+
+def organisation_ids(rt: Runtime) -> list[str]:
+    with rt.db.uow() as uow:
+        return list(uow.session.scalars(select(Organisation.id)))
+
+
+@dataclass(frozen=True)
+class DemoCredentials:
+    org_id: str
+    email: str
+    password: str
+    api_key: str
+
+
+DEMO_EMAIL = "admin@demo.accord.test"
+
+
+def seed_demo(rt: Runtime) -> DemoCredentials | None:
+    """On an empty database, create the demo organisation with an admin and an API key."""
+    with rt.db.uow() as uow:
+        if uow.session.scalar(select(func.count()).select_from(Organisation)):
+            return None
+    org_id = create_organisation(rt, "Demo Support Co", "demo")
+    password = secrets.token_urlsafe(12)
+    user_id = create_user(rt, org_id, email=DEMO_EMAIL, name="Demo Admin", role="admin",
+                          password=password)
+    _key_id, key = create_api_key(rt, user_id, "demo")
+    return DemoCredentials(org_id=org_id, email=DEMO_EMAIL, password=password, api_key=key)
+
+
+def user_id_by_email(rt: Runtime, email: str) -> str:
+    with rt.db.uow() as uow:
+        uid = uow.session.scalar(select(User.id).where(User.email == email.strip().lower()))
+        if uid is None:
+            raise NotFound("no such user")
+        return uid
+
+
+def set_password(rt: Runtime, email: str, password: str) -> None:
+    if len(password) < 12:
+        raise InvalidInput("passwords need at least 12 characters", code="weak_password")
+    with rt.db.uow() as uow:
+        user = uow.session.scalar(select(User).where(User.email == email.strip().lower()))
+        if user is None:
+            raise NotFound("no such user")
+        user.password_hash = hash_password(password)
+        uow.commit()
+
+
+def org_of_user(rt: Runtime, user_id: str) -> str:
+    with rt.db.uow() as uow:
+        user = uow.session.get(User, user_id)
+        if user is None:
+            raise NotFound("no such user")
+        return user.org_id
+
+
+def user_email(session: Session, user_id: str) -> str | None:
+    user = session.get(User, user_id)
+    return user.email if user else None
+
+
+def require(principal: Principal, permission: Permission) -> None:
+    principal.require(permission)
+
+
+__all__ = ["Principal", "Role", "require"]

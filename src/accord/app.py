@@ -1,0 +1,119 @@
+"""The ASGI app factory: mounts each feature's API and pages."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from accord import __version__
+from accord.errors import AccordError
+from accord.runtime import Runtime
+from accord.web.security import SecurityHeaders
+
+log = logging.getLogger("accord")
+
+DESCRIPTION = """Accord's REST API. Authenticate with an API key: `Authorization: Bearer
+acc_...`. Errors are JSON `{"error": {"code": "...", "message": "...", "details": ...}}`
+with a stable machine-readable `code`. Responses never contain signing tokens."""
+
+
+def _wants_html(request: Request) -> bool:
+    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get(
+        "accept", "")
+
+
+def _error(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message, "details": details}},
+                        status_code=status)
+
+
+def _background(rt: Runtime) -> tuple[list[threading.Thread], threading.Event]:
+    """The in-process worker (outbox) and the expiry sweep, for the embedded setup."""
+    from accord.delivery.worker import Worker
+    from accord.envelopes.services import expire_due
+
+    stop = threading.Event()
+
+    def sweep() -> None:
+        while not stop.wait(30):
+            try:
+                expire_due(rt)
+            except Exception:  # the sweep must outlive a bad pass
+                log.exception("expiry sweep failed")
+
+    worker = Worker(rt, name="serve")
+    threads = [threading.Thread(target=worker.run_forever, args=(stop,), daemon=True,
+                                name="accord-worker"),
+               threading.Thread(target=sweep, daemon=True, name="accord-expiry")]
+    for t in threads:
+        t.start()
+    return threads, stop
+
+
+def create_app(rt: Runtime) -> FastAPI:
+    import accord.signing.tasks  # noqa: F401 - registers the signing-request email handler
+    from accord.accounts.pages import router as accounts_pages
+    from accord.delivery.pages import router as delivery_pages
+    from accord.envelopes.api import router as envelopes_api
+    from accord.envelopes.pages import router as envelopes_pages
+    from accord.signing.pages import router as signing_pages
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        threads, stop = _background(rt) if rt.settings.run_worker else ([], threading.Event())
+        try:
+            yield
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(timeout=10)
+
+    app = FastAPI(title="Accord", version=__version__, description=DESCRIPTION,
+                  lifespan=lifespan, docs_url="/docs", openapi_url="/openapi.json")
+    app.state.rt = rt
+    app.add_middleware(SecurityHeaders)
+
+    @app.exception_handler(AccordError)
+    async def accord_error(request: Request, exc: AccordError) -> Any:
+        if exc.status == 401 and _wants_html(request) and not request.url.path.startswith(
+                ("/sign", "/s/")):
+            return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+        if _wants_html(request):
+            from accord.web.templating import render
+
+            return render(request, "error.html", status_code=exc.status, error=exc)
+        return _error(exc.status, exc.code, exc.message, exc.details)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> Any:
+        details = [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
+                   for e in exc.errors()]
+        return _error(422, "invalid_request", "the request is not valid", details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> Any:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _error(exc.status_code, code, str(exc.detail))
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    app.include_router(envelopes_api)
+    app.include_router(accounts_pages)
+    app.include_router(envelopes_pages)
+    app.include_router(delivery_pages)
+    app.include_router(signing_pages)
+    static = Path(__file__).parent / "web" / "static"
+    app.mount("/static", StaticFiles(directory=static), name="static")
+    return app

@@ -1,0 +1,235 @@
+"""The `accord` command."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(help="Accord: contract workflow and e-signature for support teams.",
+                  no_args_is_help=True, add_completion=False)
+db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
+users_app = typer.Typer(help="Manage console users and API keys.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+if TYPE_CHECKING:
+    from accord.accounts.services import DemoCredentials
+    from accord.runtime import Runtime
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _runtime() -> Runtime:
+    from accord.config import get_settings
+    from accord.runtime import build_runtime
+
+    return build_runtime(get_settings())
+
+
+def prepare(rt: Runtime) -> DemoCredentials | None:
+    """Migrate, seed the demo organisation on a fresh database, make sealing identities."""
+    from accord.accounts.services import organisation_ids, seed_demo
+    from accord.documents.services import ensure_identity
+    from accord.migrate import upgrade
+
+    upgrade(rt.db.engine)
+    creds = seed_demo(rt) if rt.settings.seed_demo else None
+    for org_id in organisation_ids(rt):
+        ensure_identity(rt, org_id)
+    return creds
+
+
+@app.command()
+def serve(host: Annotated[str | None, typer.Option(help="Bind address (ACCORD_HOST).")] = None,
+          port: Annotated[int | None, typer.Option(help="Port (ACCORD_PORT).")] = None) -> None:
+    """Start Accord: migrate, seed the demo organisation on first start, run the web app
+    and (unless ACCORD_RUN_WORKER=false) the in-process delivery worker."""
+    import uvicorn
+
+    from accord.app import create_app
+
+    rt = _runtime()
+    creds = prepare(rt)
+    h, p = host or rt.settings.host, port or rt.settings.port
+    url = f"http://{h}:{p}"
+    out.print(f"[bold]Accord[/bold] on {rt.settings.sqlalchemy_url.split('://')[0]} — "
+              f"data in {rt.settings.data_dir.resolve()}")
+    out.print(f"Console: {url}/console   API docs: {url}/docs")
+    if creds:
+        cred_file = rt.settings.data_dir / "demo-credentials.txt"
+        cred_file.write_text(f"email: {creds.email}\npassword: {creds.password}\n"
+                             f"api key: {creds.api_key}\n")
+        cred_file.chmod(0o600)
+        out.print(f"Demo organisation seeded. Log in as [bold]{creds.email}[/bold] with "
+                  f"password [bold]{creds.password}[/bold]")
+        out.print(f"API key (shown once, also in {cred_file}): {creds.api_key}")
+    uvicorn.run(create_app(rt), host=h, port=p, log_level="info")
+
+
+@app.command()
+def worker(once: Annotated[bool, typer.Option(help="Deliver what is due, then exit.")]
+           = False) -> None:
+    """Run a delivery worker (emails, webhooks, background tasks). Run several against
+    PostgreSQL to scale out; they never deliver the same message concurrently."""
+    import signal
+    import threading
+
+    import accord.signing.tasks  # noqa: F401 - registers the signing-request email
+    from accord.delivery.worker import Worker, drain
+    from accord.migrate import upgrade
+
+    rt = _runtime()
+    upgrade(rt.db.engine)
+    if once:
+        out.print(f"delivered {drain(rt)} message(s)")
+        return
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    out.print("worker running; Ctrl-C to stop")
+    Worker(rt).run_forever(stop)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration to ACCORD_DATABASE_URL (or the embedded SQLite)."""
+    from accord.migrate import current, upgrade
+
+    rt = _runtime()
+    upgrade(rt.db.engine)
+    out.print(f"database at revision {current(rt.db.engine)}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's migration revision."""
+    from accord.migrate import current
+
+    out.print(current(_runtime().db.engine) or "empty (run `accord db upgrade`)")
+
+
+@users_app.command("create")
+def users_create(email: str, name: str,
+                 role: Annotated[str, typer.Option(help="admin, legal, manager, agent or "
+                                                   "compliance")] = "agent",
+                 org: Annotated[str, typer.Option(help="Organisation slug.")] = "demo") -> None:
+    """Create a console user; the password is asked for (or read from stdin)."""
+    from sqlalchemy import select
+
+    from accord.accounts.models import Organisation
+    from accord.accounts.services import create_user
+    from accord.errors import AccordError
+
+    rt = _runtime()
+    prepare(rt)
+    with rt.db.uow() as uow:
+        org_id = uow.session.scalar(select(Organisation.id).where(Organisation.slug == org))
+    if org_id is None:
+        err.print(f"no organisation with slug {org!r}")
+        raise typer.Exit(2)
+    password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        create_user(rt, org_id, email=email, name=name, role=role, password=password)
+    except AccordError as exc:
+        err.print(f"error ({exc.code}): {exc.message}")
+        raise typer.Exit(2) from exc
+    out.print(f"created {role} {email}")
+
+
+@users_app.command("api-key")
+def users_api_key(email: str, name: Annotated[str, typer.Option()] = "cli") -> None:
+    """Create an API key for a user and print it (it is shown only once)."""
+    from accord.accounts.services import create_api_key, user_id_by_email
+    from accord.errors import AccordError
+
+    rt = _runtime()
+    try:
+        _id, key = create_api_key(rt, user_id_by_email(rt, email), name)
+    except AccordError as exc:
+        err.print(f"error ({exc.code}): {exc.message}")
+        raise typer.Exit(2) from exc
+    out.print(key)
+
+
+@users_app.command("set-password")
+def users_set_password(email: str) -> None:
+    """Set a user's password (asked for, or read from stdin)."""
+    from accord.accounts.services import set_password
+    from accord.errors import AccordError
+
+    rt = _runtime()
+    password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        set_password(rt, email, password)
+    except AccordError as exc:
+        err.print(f"error ({exc.code}): {exc.message}")
+        raise typer.Exit(2) from exc
+    out.print("password changed")
+
+
+@app.command()
+def demo(out_dir: Annotated[Path, typer.Option("--out", help="Where to write the sealed "
+                                               "PDF and the audit trail.")]) -> None:
+    """Run the whole lifecycle on the embedded instance (ACCORD_DATA_DIR, created if new):
+    an envelope with two signers in sequence and a cc, signed through the same HTTP routes
+    a browser uses, completed and sealed. No network is used."""
+    from accord.demo import run_demo
+    from accord.errors import AccordError
+
+    try:
+        pdf_path, audit_path = run_demo(out_dir, console=out)
+    except AccordError as exc:
+        err.print(f"demo failed ({exc.code}): {exc.message}")
+        raise typer.Exit(1) from exc
+    out.print(str(pdf_path))
+    out.print(str(audit_path))
+
+
+@app.command()
+def verify(file: Annotated[Path, typer.Argument(help="A sealed PDF, or an exported "
+                                                "audit trail (.json).")],
+           trust: Annotated[list[Path] | None, typer.Option(
+               help="Extra trusted root certificate (PEM); repeatable. The roots of every "
+                    "organisation in this instance are trusted too.")] = None,
+           as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
+           = False) -> None:
+    """Check a sealed PDF offline: the seal is intact, covers the whole file, chains to a
+    trusted organisation root, has a valid timestamp; the embedded audit trail's hash links
+    hold; and the document hash recorded in it matches the file. Exit 0 only if all hold."""
+    from accord.documents.verify import verify_audit_json, verify_pdf
+    from accord.trust import instance_roots
+
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        err.print(f"cannot read {file}: {exc.strerror}")
+        raise typer.Exit(2) from exc
+    if file.suffix.lower() == ".json":
+        report = verify_audit_json(data)
+    else:
+        roots = instance_roots() + [p.read_text() for p in trust or []]
+        report = verify_pdf(data, roots)
+    if as_json:
+        out.print_json(json.dumps({"ok": report.ok, "envelope_id": report.envelope_id,
+                                   "checks": [c.__dict__ for c in report.checks]}))
+    else:
+        out.print(f"[bold]{file}[/bold]" + (f" — envelope {report.envelope_id}"
+                                             if report.envelope_id else ""))
+        for c in report.checks:
+            mark = "[green]PASS[/green]" if c.ok else "[red]FAIL[/red]"
+            out.print(f"  {mark} {c.name}: {c.detail}", highlight=False)
+        out.print("[bold green]VALID[/bold green]" if report.ok
+                  else "[bold red]NOT VALID[/bold red]")
+    raise typer.Exit(0 if report.ok else 1)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:  # pragma: no cover
+        sys.exit(130)

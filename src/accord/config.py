@@ -1,0 +1,65 @@
+"""Settings from ACCORD_* environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob Accord has. Each one is read from ``ACCORD_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="ACCORD_", frozen=True)
+
+    data_dir: Path = Field(Path("accord-data"), description="Where the embedded database, "
+                           "blobs and generated keys live.")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in "
+                                     "data_dir. postgresql+psycopg://... for PostgreSQL.")
+    master_key: str | None = Field(None, description="Base64 of 32 bytes that wrap every blob "
+                                   "key; default: generated into data_dir/master.key.")
+    base_url: str = Field("http://127.0.0.1:8000", description="Public URL used in emails.")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    run_worker: bool = Field(True, description="Run the delivery worker inside `accord serve`.")
+    seed_demo: bool = Field(True, description="Seed the demo organisation on a fresh database.")
+
+    smtp_host: str | None = Field(None, description="SMTP server; unset = local mailbox.")
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_from: str = "Accord <accord@localhost>"
+
+    max_document_bytes: int = 25 * 1024 * 1024
+    max_document_pages: int = 500
+    max_documents: int = 20
+
+    outbox_max_attempts: int = 8
+    outbox_backoff_base_s: float = 2.0
+    worker_poll_s: float = 0.5
+
+    signing_pkcs12: Path | None = Field(None, description="Operator-supplied PKCS#12 "
+                                        "for the seal instead of the generated one.")
+    signing_pkcs12_password: str | None = None
+
+    session_hours: int = 12
+    signer_session_hours: int = 4
+    secure_cookies: bool = Field(False, description="Mark cookies Secure (enable behind HTTPS).")
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'accord.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.sqlalchemy_url.startswith("sqlite")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

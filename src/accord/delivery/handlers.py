@@ -1,0 +1,78 @@
+"""What the worker does with each kind of outbox message.
+
+A handler receives the runtime and the message's payload (ids, not ORM objects) and
+returns the Email to send, or None when the work is done by the handler itself. It may
+raise PermanentFailure (the message goes dead at once) or any other exception (retried
+with backoff). Handlers run at least once, so they must be safe to run twice.
+
+Features register their kinds at import time, e.g.::
+
+    handlers.register("email:signing_request", signing_request_email)
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from accord.delivery.domain import MAX_KIND_LEN
+from accord.delivery.errors import DeliveryError, UnknownKind
+from accord.delivery.mail import Email
+from accord.runtime import Runtime
+
+Handler = Callable[[Runtime, dict[str, Any]], Email | None]
+
+EMAIL = "email"
+
+_lock = threading.Lock()
+_handlers: dict[str, Handler] = {}
+
+
+def check_kind(kind: str) -> None:
+    if not kind or len(kind) > MAX_KIND_LEN or kind != kind.strip():
+        raise DeliveryError(f"an outbox kind is 1-{MAX_KIND_LEN} characters without padding")
+
+
+def register(kind: str, handler: Handler, *, replace: bool = False) -> None:
+    """Make ``handler`` the one for ``kind``.
+
+    Registering a different handler for a taken kind raises DeliveryError unless
+    ``replace`` is true; registering the same handler again is a no-op.
+    """
+    check_kind(kind)
+    with _lock:
+        current = _handlers.get(kind)
+        if current is not None and current is not handler and not replace:
+            raise DeliveryError(f"a handler for {kind!r} is already registered")
+        _handlers[kind] = handler
+
+
+def unregister(kind: str) -> None:
+    """Forget the handler for ``kind`` (tests; the built-in "email" stays put)."""
+    if kind == EMAIL:
+        raise DeliveryError("the built-in 'email' handler cannot be removed")
+    with _lock:
+        _handlers.pop(kind, None)
+
+
+def get(kind: str) -> Handler:
+    """The handler for ``kind``; UnknownKind (a PermanentFailure) if there is none."""
+    with _lock:
+        handler = _handlers.get(kind)
+    if handler is None:
+        raise UnknownKind(kind)
+    return handler
+
+
+def kinds() -> list[str]:
+    with _lock:
+        return sorted(_handlers)
+
+
+def _email(_rt: Runtime, payload: dict[str, Any]) -> Email:
+    """Kind "email": the payload is ``Email.to_payload()``."""
+    return Email.from_payload(payload)
+
+
+register(EMAIL, _email)

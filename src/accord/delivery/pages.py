@@ -1,0 +1,71 @@
+"""Console pages for the local mailbox: the emails Accord kept because no SMTP server is
+configured, scoped to the user's organisation, newest first."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+from markupsafe import Markup, escape
+
+from accord.accounts.domain import Permission
+from accord.accounts.pages import ConsoleUser
+from accord.delivery import services
+from accord.errors import NotFound
+from accord.web.deps import Rt
+from accord.web.templating import render
+
+router = APIRouter(prefix="/console/mailbox", include_in_schema=False)
+
+PAGE_SIZE = 50
+_URL = re.compile(r"https?://[^\s<>\"'`]+", re.IGNORECASE)
+_TRAILING = ".,;:!?)]}'\""
+
+
+def linkify(text: str) -> Markup:
+    """``text`` escaped, with its http(s) URLs turned into links (nothing else is)."""
+    out: list[str] = []
+    last = 0
+    for match in _URL.finditer(text):
+        url = match.group(0).rstrip(_TRAILING)
+        end = match.start() + len(url)
+        out.append(escape(text[last:match.start()]))
+        out.append(Markup('<a href="{0}" rel="noopener noreferrer">{0}</a>').format(url))
+        last = end
+    out.append(escape(text[last:]))
+    return Markup("").join(out)
+
+
+def _page_number(value: str) -> int:
+    try:
+        return max(1, int(value))
+    except ValueError:
+        return 1
+
+
+@router.get("", response_class=HTMLResponse)
+def mailbox(request: Request, rt: Rt, console: ConsoleUser,
+            page: Annotated[str, Query()] = "1") -> HTMLResponse:
+    console.principal.require(Permission.MAILBOX_READ)
+    number = _page_number(page)
+    # one more than a page tells whether an older page exists
+    messages = services.list_mailbox(rt, console.principal.org_id, limit=PAGE_SIZE + 1,
+                                     offset=(number - 1) * PAGE_SIZE)
+    return render(request, "console/mailbox.html", messages=messages[:PAGE_SIZE],
+                  number=number, has_older=len(messages) > PAGE_SIZE,
+                  **console.context("mailbox"))
+
+
+@router.get("/{message_id}", response_class=HTMLResponse)
+def mailbox_message(request: Request, rt: Rt, console: ConsoleUser,
+                    message_id: str) -> HTMLResponse:
+    console.principal.require(Permission.MAILBOX_READ)
+    try:
+        message = services.get_mailbox_message(rt, console.principal.org_id, message_id)
+    except services.NotFound as exc:
+        raise NotFound("no such message in your organisation's mailbox",
+                       code="message_not_found") from exc
+    return render(request, "console/mailbox_message.html", message=message,
+                  body=linkify(message.body), **console.context("mailbox"))

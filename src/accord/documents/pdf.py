@@ -1,0 +1,230 @@
+"""Reading PDFs: validation of uploads, anchor-text search and page previews.
+
+Coordinates: everything Accord places on a page (anchors found here, stamps drawn by
+:mod:`accord.documents.stamp`) uses *page space*: points, origin at the bottom-left corner of
+the page **as displayed** (the MediaBox after its /Rotate is applied). For the usual
+unrotated page with a MediaBox at the origin this is plain PDF user space.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import io
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
+from PIL import Image
+from pypdf import PdfReader
+from pypdf.errors import PyPdfError
+
+# PDFium is not thread-safe; every call into it goes through this lock.
+_PDFIUM_LOCK = threading.Lock()
+
+
+class DocumentError(Exception):
+    """A document was refused or could not be processed.
+
+    ``code`` is stable and machine-readable (``document_not_pdf``, ``document_too_large``,
+    ``document_too_many_pages``, ``document_encrypted``, ``document_empty``,
+    ``document_bad_page``, ``document_bad_stamp``...); ``message`` is for people.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.code})"
+
+
+@dataclass(frozen=True)
+class PageGeometry:
+    """Where a page sits in PDF user space and how it is turned for display."""
+
+    llx: float
+    lly: float
+    width: float  # unrotated MediaBox width
+    height: float  # unrotated MediaBox height
+    rotate: int  # 0, 90, 180 or 270 (clockwise)
+
+    @property
+    def size(self) -> tuple[float, float]:
+        """(width, height) of the page as displayed."""
+        if self.rotate in (90, 270):
+            return (self.height, self.width)
+        return (self.width, self.height)
+
+    def to_page_space(self, ux: float, uy: float) -> tuple[float, float]:
+        """User-space point -> page-space point."""
+        u, v = ux - self.llx, uy - self.lly
+        if self.rotate == 90:
+            return (v, self.width - u)
+        if self.rotate == 180:
+            return (self.width - u, self.height - v)
+        if self.rotate == 270:
+            return (self.height - v, u)
+        return (u, v)
+
+    def matrix(self) -> tuple[float, float, float, float, float, float]:
+        """The ``cm`` matrix that maps page space onto user space."""
+        w, h, x0, y0 = self.width, self.height, self.llx, self.lly
+        if self.rotate == 90:
+            return (0.0, 1.0, -1.0, 0.0, w + x0, y0)
+        if self.rotate == 180:
+            return (-1.0, 0.0, 0.0, -1.0, w + x0, h + y0)
+        if self.rotate == 270:
+            return (0.0, -1.0, 1.0, 0.0, x0, h + y0)
+        return (1.0, 0.0, 0.0, 1.0, x0, y0)
+
+
+def geometry(mediabox: tuple[float, float, float, float], rotate: object) -> PageGeometry:
+    """Page geometry from a MediaBox (any corner order) and a raw /Rotate value."""
+    x1, y1, x2, y2 = mediabox
+    try:
+        turn = int(rotate) % 360 if isinstance(rotate, int | float) else 0
+    except (TypeError, ValueError):
+        turn = 0
+    if turn % 90:
+        turn = 0
+    return PageGeometry(
+        llx=min(x1, x2), lly=min(y1, y2), width=abs(x2 - x1), height=abs(y2 - y1), rotate=turn
+    )
+
+
+@dataclass(frozen=True)
+class PdfInfo:
+    page_count: int
+    page_sizes: list[tuple[float, float]]  # points, as displayed (after /Rotate)
+
+
+@dataclass(frozen=True)
+class AnchorHit:
+    page: int  # 1-based
+    x: float  # page-space points: where the anchor text's first glyph starts on its baseline
+    y: float
+
+
+def _read(data: bytes) -> PdfReader:
+    if not data:
+        raise DocumentError("document_empty", "The document is empty (0 bytes).")
+    if not data.startswith(b"%PDF-"):
+        raise DocumentError("document_not_pdf", "The document is not a PDF (no %PDF- header).")
+    if b"%%EOF" not in data[-2048:]:
+        raise DocumentError(
+            "document_not_pdf", "The PDF is incomplete: it does not end with %%EOF (truncated?)."
+        )
+    try:
+        return PdfReader(io.BytesIO(data), strict=True)
+    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError,
+            RecursionError) as exc:
+        raise DocumentError("document_not_pdf", f"The PDF could not be read: {exc}") from exc
+
+
+def inspect_pdf(data: bytes, *, max_bytes: int, max_pages: int) -> PdfInfo:
+    """Validate an uploaded PDF and describe its pages; raise DocumentError if refused."""
+    if len(data) > max_bytes:
+        raise DocumentError(
+            "document_too_large",
+            f"The document is {len(data):,} bytes; the limit is {max_bytes:,} bytes.",
+        )
+    reader = _read(data)
+    if reader.is_encrypted:
+        raise DocumentError(
+            "document_encrypted",
+            "The PDF is encrypted or password-protected; upload an unprotected copy.",
+        )
+    try:
+        count = len(reader.pages)
+        if count > max_pages:
+            raise DocumentError(
+                "document_too_many_pages",
+                f"The document has {count} pages; the limit is {max_pages}.",
+            )
+        sizes: list[tuple[float, float]] = []
+        for page in reader.pages:
+            box = page.mediabox
+            geo = geometry(
+                (float(box.left), float(box.bottom), float(box.right), float(box.top)),
+                page.get("/Rotate", 0),
+            )
+            if geo.width <= 0 or geo.height <= 0:
+                raise DocumentError("document_bad_page", "A page of the PDF has no area.")
+            sizes.append(geo.size)
+    except DocumentError:
+        raise
+    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError,
+            RecursionError) as exc:
+        raise DocumentError("document_not_pdf", f"The PDF could not be read: {exc}") from exc
+    if count < 1:
+        raise DocumentError("document_empty", "The PDF has no pages.")
+    return PdfInfo(page_count=count, page_sizes=sizes)
+
+
+@contextmanager
+def _pdfium_document(data: bytes) -> Iterator[pdfium.PdfDocument]:
+    with _PDFIUM_LOCK:
+        try:
+            doc = pdfium.PdfDocument(data)
+        except pdfium.PdfiumError as exc:
+            raise DocumentError("document_not_pdf", f"The PDF could not be opened: {exc}") from exc
+        try:
+            yield doc
+        finally:
+            doc.close()
+
+
+def _page_geometry(page: pdfium.PdfPage) -> PageGeometry:
+    return geometry(page.get_mediabox(), page.get_rotation())
+
+
+def find_anchors(data: bytes, anchor: str) -> list[AnchorHit]:
+    """Every occurrence of ``anchor`` (case-sensitive), in page order then reading order.
+
+    Uses PDFium's text layer, which gives each character's origin exactly, however the
+    producer split the text into runs (WeasyPrint included).
+    """
+    if not anchor.strip():
+        raise ValueError("anchor text must not be blank")
+    hits: list[AnchorHit] = []
+    x, y = ctypes.c_double(), ctypes.c_double()
+    with _pdfium_document(data) as doc:
+        for index in range(len(doc)):
+            page = doc[index]
+            geo = _page_geometry(page)
+            textpage = page.get_textpage()
+            searcher = textpage.search(anchor, match_case=True)
+            while (found := searcher.get_next()) is not None:
+                char_index = found[0]
+                if not pdfium_c.FPDFText_GetCharOrigin(
+                    textpage, char_index, ctypes.byref(x), ctypes.byref(y)
+                ):
+                    left, bottom, _right, _top = textpage.get_charbox(char_index)
+                    x.value, y.value = left, bottom
+                px, py = geo.to_page_space(x.value, y.value)
+                hits.append(AnchorHit(page=index + 1, x=round(px, 2), y=round(py, 2)))
+    return hits
+
+
+def render_page_png(data: bytes, page: int, *, width_px: int = 900) -> bytes:
+    """One page (1-based) as a PNG ``width_px`` wide, palette-reduced to stay small."""
+    if not 50 <= width_px <= 4000:
+        raise ValueError("width_px must be between 50 and 4000")
+    with _pdfium_document(data) as doc:
+        if not 1 <= page <= len(doc):
+            raise DocumentError(
+                "document_bad_page", f"Page {page} does not exist (1-{len(doc)})."
+            )
+        pdf_page = doc[page - 1]
+        width_pt, _height_pt = pdf_page.get_size()
+        scale = width_px / max(width_pt, 1.0)
+        bitmap = pdf_page.render(scale=scale, draw_annots=True, may_draw_forms=False)
+        image = bitmap.to_pil().convert("RGB")
+    small = image.quantize(colors=128, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
+    out = io.BytesIO()
+    small.save(out, format="PNG", optimize=False, compress_level=9)
+    return out.getvalue()

@@ -1,0 +1,364 @@
+"""Verifying a sealed Accord PDF, or an exported audit trail, offline.
+
+:func:`verify_pdf` never raises on bad input: anything that cannot be parsed or checked
+becomes a failed :class:`Check` with a human explanation.
+
+Signer trust is first evaluated now; if that fails but the seal carries a valid, trusted
+signature time stamp, the chain is evaluated again at the time-stamped moment (PAdES B-T:
+the time stamp proves the seal existed while its certificate was valid), so seals stay
+verifiable after the 3-year seal certificate expires.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from asn1crypto import x509 as asn1_x509
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
+from pyhanko.sign.validation.settings import KeyUsageConstraints
+from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverageLevel
+from pyhanko_certvalidator import ValidationContext
+from pypdf import PdfReader
+
+from accord.audit.chain import FORMAT, GENESIS, verify_chain
+from accord.documents.seal import AUDIT_ATTACHMENT, load_certificates
+
+COMPLETED_TAG = "envelope:completed"
+# Operator-supplied seal certificates often carry digitalSignature only; ours carry both.
+SEAL_KEY_USAGE = KeyUsageConstraints(key_usage={"digital_signature", "non_repudiation"})
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    checks: list[Check]
+    envelope_id: str | None
+    signer: str | None
+    signed_at: datetime | None
+    timestamp_at: datetime | None
+    audit_events: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks) and all(check.ok for check in self.checks)
+
+
+class _Run:
+    """Collects checks; a check whose code raises fails with the exception's message."""
+
+    def __init__(self) -> None:
+        self.checks: list[Check] = []
+
+    def add(self, name: str, ok: bool, detail: str) -> None:
+        self.checks.append(Check(name=name, ok=ok, detail=detail))
+
+    def run(self, name: str, fn: Callable[[], tuple[bool, str]]) -> bool:
+        try:
+            ok, detail = fn()
+        except Exception as exc:
+            ok, detail = False, f"could not be checked: {type(exc).__name__}: {exc}"
+        self.add(name, ok, detail)
+        return ok
+
+
+def _subject(cert: asn1_x509.Certificate) -> str:
+    return str(cert.subject.human_friendly)
+
+
+def _common_name(cert: asn1_x509.Certificate) -> str:
+    native = cert.subject.native
+    return str(native.get("common_name") or cert.subject.human_friendly)
+
+
+def _context(roots: list[asn1_x509.Certificate], moment: datetime | None = None) -> ValidationContext:
+    return ValidationContext(
+        trust_roots=roots,
+        allow_fetching=False,
+        revocation_mode="soft-fail",
+        moment=moment,
+    )
+
+
+def _roots(trust_roots_pem: Sequence[str]) -> list[asn1_x509.Certificate]:
+    roots = [cert for pem_text in trust_roots_pem for cert in load_certificates(pem_text)]
+    if not roots:
+        raise ValueError("no trust roots were given")
+    return roots
+
+
+def _validate(
+    sig: EmbeddedPdfSignature, roots: list[asn1_x509.Certificate], moment: datetime | None
+) -> PdfSignatureStatus:
+    status: PdfSignatureStatus = validate_pdf_signature(
+        sig,
+        signer_validation_context=_context(roots, moment),
+        ts_validation_context=_context(roots),
+        key_usage_settings=SEAL_KEY_USAGE,
+    )
+    return status
+
+
+def _read_trail(signed: bytes) -> dict[str, Any]:
+    """The embedded audit trail, read from the revision the seal covers."""
+    reader = PdfReader(io.BytesIO(signed), strict=False)
+    attachments = reader.attachments
+    if AUDIT_ATTACHMENT not in attachments or not attachments[AUDIT_ATTACHMENT]:
+        names = ", ".join(sorted(attachments)) or "none"
+        raise ValueError(f"no {AUDIT_ATTACHMENT} attachment (attachments: {names})")
+    document = json.loads(attachments[AUDIT_ATTACHMENT][-1].decode("utf-8"))
+    if not isinstance(document, dict):
+        raise ValueError("the audit trail is not a JSON object")
+    return document
+
+
+def _check_trail_document(document: Mapping[str, Any]) -> tuple[bool, str]:
+    """Format and hash chain of an exported audit-trail document."""
+    if document.get("format") != FORMAT:
+        return False, f"unknown format {document.get('format')!r} (expected {FORMAT})"
+    envelope_id = document.get("envelope_id")
+    events = document.get("events")
+    if not isinstance(envelope_id, str) or not isinstance(events, list):
+        return False, "the audit trail lacks envelope_id or events"
+    return verify_chain(envelope_id, events)
+
+
+def _check_head_count(document: Mapping[str, Any]) -> tuple[bool, str]:
+    """The document's declared count and head hash agree with its events."""
+    events = document.get("events")
+    if not isinstance(events, list):
+        return False, "the audit trail has no event list"
+    last = events[-1] if events else None
+    head = last.get("hash") if isinstance(last, Mapping) else GENESIS
+    if document.get("count") != len(events):
+        return False, f"count says {document.get('count')!r} but there are {len(events)} events"
+    if document.get("head_hash") != head:
+        return False, f"head_hash {document.get('head_hash')!r} is not the last event's hash"
+    return True, f"{len(events)} events, head {head}"
+
+
+def _sealed_input(events: list[dict[str, Any]], data: bytes, seal_start: int) -> tuple[bool, str]:
+    if not events:
+        return False, "the audit trail has no events"
+    last = events[-1]
+    if last.get("tag") != COMPLETED_TAG:
+        return False, (
+            f"the last audit event is {last.get('tag')!r}, not {COMPLETED_TAG!r}: "
+            "the trail is incomplete or was cut short"
+        )
+    sealed = last.get("data", {}).get("sealed_input")
+    if not isinstance(sealed, dict):
+        return False, "the completion event does not record the sealed input"
+    length, expected = sealed.get("length"), sealed.get("sha256")
+    if not isinstance(length, int) or not isinstance(expected, str):
+        return False, "the completion event's sealed_input is malformed"
+    if not 0 < length <= seal_start:
+        return False, f"sealed_input length {length} does not precede the seal (at {seal_start})"
+    actual = hashlib.sha256(data[:length]).hexdigest()
+    if actual != expected:
+        return False, f"SHA-256 of the first {length} bytes is {actual}, the trail says {expected}"
+    return True, f"SHA-256 of the first {length} bytes matches the trail: {actual}"
+
+
+def verify_pdf(data: bytes, trust_roots_pem: Sequence[str]) -> VerifyReport:
+    """Check a sealed Accord PDF end to end; see the module notes."""
+    run = _Run()
+    out: dict[str, Any] = {"envelope_id": None, "signer": None, "signed_at": None,
+                           "timestamp_at": None, "events": []}
+    sig: EmbeddedPdfSignature | None = None
+
+    def present() -> tuple[bool, str]:
+        nonlocal sig
+        reader = PdfFileReader(io.BytesIO(data), strict=False)
+        every = reader.embedded_signatures
+        if not every:
+            return False, "the PDF carries no signature"
+        sig = every[-1]
+        if sig.sig_object_type != "/Sig":
+            return False, "the last signature is a document time stamp, not the seal"
+        out["signer"] = _common_name(sig.signer_cert)
+        return True, (
+            f"{len(every)} signature(s); checking the last one, field "
+            f"{sig.field_name!r}, sealed by {out['signer']}"
+        )
+
+    if not run.run("signature present", present) or sig is None:
+        for name in ("seal intact", "covers entire file", "chains to trusted root",
+                     "timestamp valid"):
+            run.add(name, False, "no seal to check")
+        _audit_checks(run, data, None, out)
+        return _report(run, out)
+    seal = sig
+    status: PdfSignatureStatus | None = None
+    roots: list[asn1_x509.Certificate] = []
+
+    def intact() -> tuple[bool, str]:
+        nonlocal status, roots
+        roots = _roots(trust_roots_pem)
+        status = _validate(seal, roots, None)
+        out["signed_at"] = status.signer_reported_dt
+        if status.intact and status.valid:
+            return True, f"signature cryptographically valid ({status.md_algorithm})"
+        if not status.intact:
+            return False, "the signed bytes were altered: the digest does not match"
+        return False, "the signature value does not verify against the seal certificate"
+
+    run.run("seal intact", intact)
+
+    def coverage() -> tuple[bool, str]:
+        if status is None:
+            raise ValueError("the seal could not be validated")
+        if status.coverage == SignatureCoverageLevel.ENTIRE_FILE:
+            return True, f"the seal covers all {len(data):,} bytes"
+        level = status.coverage.name if status.coverage else "unknown"
+        extra = len(data) - _signed_end(seal)
+        mod = status.modification_level.name if status.modification_level else "unknown"
+        return False, (
+            f"{extra:,} bytes were added after the seal (coverage {level}, "
+            f"later changes rated {mod})"
+        )
+
+    run.run("covers entire file", coverage)
+
+    def chain() -> tuple[bool, str]:
+        nonlocal status
+        if status is None:
+            raise ValueError("the seal could not be validated")
+        if status.trusted and status.validation_path is not None:
+            return True, f"chains to {_subject(status.validation_path[0])}"
+        ts = status.timestamp_validity
+        if ts is not None and ts.intact and ts.valid and ts.trusted:
+            again = _validate(seal, roots, ts.timestamp)
+            if again.trusted and again.validation_path is not None:
+                return True, (
+                    f"chains to {_subject(again.validation_path[0])} "
+                    f"(validated at the time stamp, {ts.timestamp.isoformat()})"
+                )
+        problem = status.trust_problem_indic.name if status.trust_problem_indic else "no path"
+        return False, f"the seal certificate does not chain to a trusted root ({problem})"
+
+    run.run("chains to trusted root", chain)
+
+    def timestamp() -> tuple[bool, str]:
+        if status is None:
+            raise ValueError("the seal could not be validated")
+        ts = status.timestamp_validity
+        if ts is None:
+            return False, "the seal carries no signature time stamp"
+        out["timestamp_at"] = ts.timestamp
+        if not (ts.intact and ts.valid):
+            return False, "the time stamp token does not verify"
+        if not ts.trusted or ts.validation_path is None:
+            return False, "the time stamp authority does not chain to a trusted root"
+        return True, (
+            f"time stamp of {ts.timestamp.isoformat()} by {_common_name(ts.signing_cert)}, "
+            f"chains to {_subject(ts.validation_path[0])}"
+        )
+
+    run.run("timestamp valid", timestamp)
+    _audit_checks(run, data, seal, out)
+    return _report(run, out)
+
+
+def _signed_end(sig: EmbeddedPdfSignature) -> int:
+    _start1, _len1, start2, len2 = (int(v) for v in sig.byte_range)
+    return start2 + len2
+
+
+def _audit_checks(
+    run: _Run, data: bytes, seal: EmbeddedPdfSignature | None, out: dict[str, Any]
+) -> None:
+    document: dict[str, Any] | None = None
+
+    def embedded() -> tuple[bool, str]:
+        nonlocal document
+        if seal is None:
+            return False, "no seal, so no sealed audit trail"
+        document = _read_trail(data[: _signed_end(seal)])
+        envelope_id = document.get("envelope_id")
+        out["envelope_id"] = envelope_id if isinstance(envelope_id, str) else None
+        events = document.get("events")
+        out["events"] = events if isinstance(events, list) else []
+        return True, f"{AUDIT_ATTACHMENT} found ({len(out['events'])} events)"
+
+    run.run("audit trail embedded", embedded)
+
+    def chain() -> tuple[bool, str]:
+        if document is None:
+            return False, "no audit trail to check"
+        ok, detail = _check_trail_document(document)
+        if ok:
+            ok, problem = _check_head_count(document)
+            detail = detail if ok else problem
+        return ok, detail
+
+    run.run("audit chain intact", chain)
+
+    def matches() -> tuple[bool, str]:
+        if document is None or seal is None:
+            return False, "no audit trail to check"
+        return _sealed_input(out["events"], data, int(seal.byte_range[1]))
+
+    run.run("document hash matches", matches)
+
+
+def _report(run: _Run, out: dict[str, Any]) -> VerifyReport:
+    return VerifyReport(
+        checks=run.checks,
+        envelope_id=out["envelope_id"],
+        signer=out["signer"],
+        signed_at=out["signed_at"],
+        timestamp_at=out["timestamp_at"],
+        audit_events=list(out["events"]),
+    )
+
+
+def verify_audit_json(data: bytes) -> VerifyReport:
+    """Check a standalone exported audit trail (``accord-audit-trail/1``)."""
+    run = _Run()
+    out: dict[str, Any] = {"envelope_id": None, "signer": None, "signed_at": None,
+                           "timestamp_at": None, "events": []}
+    document: dict[str, Any] | None = None
+
+    def parse() -> tuple[bool, str]:
+        nonlocal document
+        loaded = json.loads(data.decode("utf-8"))
+        if not isinstance(loaded, dict):
+            return False, "not a JSON object"
+        document = loaded
+        envelope_id = loaded.get("envelope_id")
+        out["envelope_id"] = envelope_id if isinstance(envelope_id, str) else None
+        events = loaded.get("events")
+        out["events"] = events if isinstance(events, list) else []
+        if loaded.get("format") != FORMAT:
+            return False, f"unknown format {loaded.get('format')!r} (expected {FORMAT})"
+        return True, f"{FORMAT}, envelope {out['envelope_id']}"
+
+    run.run("audit trail readable", parse)
+
+    def chain() -> tuple[bool, str]:
+        if document is None:
+            return False, "no audit trail to check"
+        return _check_trail_document(document)
+
+    def head_count() -> tuple[bool, str]:
+        if document is None:
+            return False, "no audit trail to check"
+        return _check_head_count(document)
+
+    run.run("audit chain intact", chain)
+    run.run("head and count match", head_count)
+    return _report(run, out)

@@ -1,0 +1,242 @@
+"""REST routes for envelopes under /api/v1. Thin: parse, call one service, shape output."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from accord.documents import services as documents
+from accord.envelopes import services
+from accord.envelopes.domain import EnvelopeStatus, FieldKind, RecipientRole
+from accord.envelopes.placement import FieldRequest
+from accord.errors import InvalidInput
+from accord.web.deps import ApiPrincipal, Rt, client_ip, user_agent
+
+router = APIRouter(prefix="/api/v1", tags=["envelopes"])
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DocumentIn(Strict):
+    name: str = Field(min_length=1, max_length=300, description="File name shown to signers.")
+    content_base64: str = Field(description="The PDF, base64-encoded.")
+
+
+class RecipientIn(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    email: str = Field(min_length=3, max_length=320)
+    role: RecipientRole = Field(RecipientRole.SIGNER, description="signer, approver or cc.")
+    routing_order: int = Field(1, ge=1, le=100, description="Equal orders act in parallel; "
+                               "the next order starts when the previous one is done.")
+
+
+class FieldIn(Strict):
+    recipient: int = Field(ge=0, description="Index into `recipients`.")
+    kind: FieldKind
+    document: int = Field(0, ge=0, description="Index into `documents`.")
+    page: int | None = Field(None, ge=1, description="1-based page (with x and y).")
+    x: float | None = Field(None, ge=0, description="Points from the page's left edge.")
+    y: float | None = Field(None, ge=0, description="Points from the page's top edge.")
+    width: float | None = Field(None, gt=0, le=2000)
+    height: float | None = Field(None, gt=0, le=2000)
+    anchor: str | None = Field(None, min_length=1, max_length=200, description="Place the "
+                               "field at every occurrence of this text (instead of x/y).")
+    anchor_x_offset: float = Field(0, ge=-2000, le=2000)
+    anchor_y_offset: float = Field(0, ge=-2000, le=2000, description="Positive moves down.")
+    required: bool = True
+    label: str = Field("", max_length=200)
+
+
+class EnvelopeIn(Strict):
+    subject: str = Field(min_length=1, max_length=300)
+    message: str = Field("", max_length=5000)
+    documents: list[DocumentIn] = Field(min_length=1, max_length=20)
+    recipients: list[RecipientIn] = Field(min_length=1, max_length=100)
+    fields: list[FieldIn] = Field(default_factory=list, max_length=1000)
+    expires_in_days: int = Field(120, ge=1, le=365)
+    send: bool = Field(False, description="Send at once instead of keeping a draft.")
+
+
+class VoidIn(Strict):
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class RecipientOut(BaseModel):
+    id: str
+    name: str
+    email: str
+    role: str
+    routing_order: int
+    status: str
+    auth_method: str
+    viewed_at: datetime | None
+    consented_at: datetime | None
+    completed_at: datetime | None
+    declined_at: datetime | None
+    decline_reason: str | None
+
+
+class DocumentOut(BaseModel):
+    id: str
+    name: str
+    sha256: str
+    size: int
+    page_count: int
+
+
+class FieldOut(BaseModel):
+    id: str
+    recipient_id: str
+    document_id: str
+    kind: str
+    label: str
+    required: bool
+    page: int
+    x: float
+    y: float
+    width: float
+    height: float
+    value: str | None
+
+
+class EnvelopeOut(BaseModel):
+    id: str
+    subject: str
+    message: str
+    status: str
+    created_at: datetime
+    sent_at: datetime | None
+    completed_at: datetime | None
+    voided_at: datetime | None
+    void_reason: str | None
+    expires_at: datetime | None
+    sealed_sha256: str | None
+    recipients: list[RecipientOut]
+    documents: list[DocumentOut]
+    fields: list[FieldOut]
+
+
+class SummaryOut(BaseModel):
+    id: str
+    subject: str
+    status: str
+    created_at: datetime
+    completed_at: datetime | None
+
+
+class PageOut(BaseModel):
+    items: list[SummaryOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut} for code in (401, 403, 404, 409, 413, 422)}
+
+
+def _out(view: services.EnvelopeView) -> EnvelopeOut:
+    return EnvelopeOut.model_validate(view, from_attributes=True)
+
+
+def _decode(i: int, doc: DocumentIn) -> services.DocumentInput:
+    try:
+        data = base64.b64decode(doc.content_base64, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidInput(f"documents[{i}].content_base64 is not valid base64",
+                           code="invalid_base64") from exc
+    return services.DocumentInput(name=doc.name, data=data)
+
+
+@router.post("/envelopes", status_code=201, response_model=EnvelopeOut, responses=ERRORS,
+             summary="Create an envelope (and optionally send it)")
+def create_envelope(body: EnvelopeIn, rt: Rt, principal: ApiPrincipal,
+                    request: Request) -> EnvelopeOut:
+    actor = services.staff_actor(principal, client_ip(request), user_agent(request))
+    env_id = services.create(
+        rt, principal, subject=body.subject, message=body.message,
+        documents=[_decode(i, d) for i, d in enumerate(body.documents)],
+        recipients=[services.RecipientInput(r.name, r.email, r.role, r.routing_order)
+                    for r in body.recipients],
+        fields=[FieldRequest(**f.model_dump()) for f in body.fields],
+        expires_in_days=body.expires_in_days, actor=actor)
+    if body.send:
+        return _out(services.send(rt, principal, env_id, actor=actor))
+    return _out(services.get(rt, principal, env_id))
+
+
+@router.get("/envelopes", response_model=PageOut, responses=ERRORS,
+            summary="List envelopes, newest first")
+def list_envelopes(rt: Rt, principal: ApiPrincipal,
+                   status: Annotated[EnvelopeStatus | None, Query()] = None,
+                   limit: Annotated[int, Query(ge=1, le=200)] = 50,
+                   offset: Annotated[int, Query(ge=0)] = 0) -> PageOut:
+    page = services.list_envelopes(rt, principal, status=status.value if status else None,
+                                   limit=limit, offset=offset)
+    return PageOut.model_validate(page, from_attributes=True)
+
+
+@router.get("/envelopes/{envelope_id}", response_model=EnvelopeOut, responses=ERRORS,
+            summary="An envelope with its recipients' states")
+def get_envelope(envelope_id: str, rt: Rt, principal: ApiPrincipal) -> EnvelopeOut:
+    return _out(services.get(rt, principal, envelope_id))
+
+
+@router.post("/envelopes/{envelope_id}/send", response_model=EnvelopeOut, responses=ERRORS,
+             summary="Send a draft envelope")
+def send_envelope(envelope_id: str, rt: Rt, principal: ApiPrincipal,
+                  request: Request) -> EnvelopeOut:
+    actor = services.staff_actor(principal, client_ip(request), user_agent(request))
+    return _out(services.send(rt, principal, envelope_id, actor=actor))
+
+
+@router.post("/envelopes/{envelope_id}/void", response_model=EnvelopeOut, responses=ERRORS,
+             summary="Void a draft or sent envelope, with a reason")
+def void_envelope(envelope_id: str, body: VoidIn, rt: Rt, principal: ApiPrincipal,
+                  request: Request) -> EnvelopeOut:
+    actor = services.staff_actor(principal, client_ip(request), user_agent(request))
+    return _out(services.void(rt, principal, envelope_id, body.reason, actor=actor))
+
+
+@router.get("/envelopes/{envelope_id}/document", responses={
+    200: {"content": {"application/pdf": {}}, "description": "The sealed PDF."}, **ERRORS},
+    response_class=Response, summary="Download the completed, sealed PDF")
+def download_document(envelope_id: str, rt: Rt, principal: ApiPrincipal,
+                      request: Request) -> Response:
+    data = documents.sealed_pdf(rt, principal, envelope_id,
+                                actor=f"user:{principal.email}", ip=client_ip(request),
+                                user_agent=user_agent(request))
+    return Response(data, media_type="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="{envelope_id}.pdf"'})
+
+
+@router.get("/envelopes/{envelope_id}/audit", responses=ERRORS,
+            summary="The envelope's hash-linked audit trail")
+def get_audit(envelope_id: str, rt: Rt, principal: ApiPrincipal) -> dict[str, Any]:
+    return documents.audit_trail(rt, principal, envelope_id)
+
+
+@router.get("/organisation/root-certificate", responses={
+    200: {"content": {"application/x-pem-file": {}}}, **ERRORS}, response_class=Response,
+    summary="The organisation's root certificate (trust anchor for `accord verify`)")
+def root_certificate(rt: Rt, principal: ApiPrincipal) -> Response:
+    return Response(documents.root_pem(rt, principal), media_type="application/x-pem-file")
+
+

@@ -1,0 +1,178 @@
+"""The envelope state machine and routing rules. Pure: no database, no web, no I/O.
+
+Envelope:   draft -> sent -> completed
+                      \\-> declined | voided | expired      (draft -> voided too)
+Recipient:  created -> waiting -> sent -> delivered -> completed | declined
+            (cc recipients stay "cc" until the envelope completes, then "completed")
+
+Routing: recipients who act (signers, approvers) are grouped by routing order; the lowest
+order with anyone unfinished is the current step; everyone in it acts in parallel; the next
+step starts when the whole current step has finished.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class EnvelopeStatus(StrEnum):
+    DRAFT = "draft"
+    SENT = "sent"
+    COMPLETED = "completed"
+    DECLINED = "declined"
+    VOIDED = "voided"
+    EXPIRED = "expired"
+
+
+class RecipientStatus(StrEnum):
+    CREATED = "created"
+    WAITING = "waiting"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    COMPLETED = "completed"
+    DECLINED = "declined"
+    CC = "cc"
+
+
+class RecipientRole(StrEnum):
+    SIGNER = "signer"
+    APPROVER = "approver"
+    CC = "cc"
+
+
+class FieldKind(StrEnum):
+    SIGNATURE = "signature"
+    INITIALS = "initials"
+    TEXT = "text"
+    DATE_SIGNED = "date_signed"
+    CHECKBOX = "checkbox"
+
+
+TERMINAL = frozenset({EnvelopeStatus.COMPLETED, EnvelopeStatus.DECLINED,
+                      EnvelopeStatus.VOIDED, EnvelopeStatus.EXPIRED})
+ACTIVE_RECIPIENT = frozenset({RecipientStatus.SENT, RecipientStatus.DELIVERED})
+
+
+class TransitionError(Exception):
+    """A state transition that the rules do not allow."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class RecipientState:
+    id: str
+    role: RecipientRole
+    routing_order: int
+    status: RecipientStatus = RecipientStatus.CREATED
+
+    @property
+    def acts(self) -> bool:
+        return self.role is not RecipientRole.CC
+
+    @property
+    def finished(self) -> bool:
+        return self.status is RecipientStatus.COMPLETED
+
+
+@dataclass
+class EnvelopeState:
+    status: EnvelopeStatus
+    recipients: list[RecipientState] = field(default_factory=list)
+    expires_at: datetime | None = None
+
+    # -- queries -------------------------------------------------------------------------
+
+    def recipient(self, recipient_id: str) -> RecipientState:
+        for r in self.recipients:
+            if r.id == recipient_id:
+                return r
+        raise TransitionError("recipient_not_found", "no such recipient on this envelope")
+
+    def current_order(self) -> int | None:
+        pending = [r.routing_order for r in self.recipients if r.acts and not r.finished]
+        return min(pending) if pending else None
+
+    def is_turn_of(self, recipient_id: str) -> bool:
+        r = self.recipient(recipient_id)
+        return (self.status is EnvelopeStatus.SENT and r.acts
+                and r.status in ACTIVE_RECIPIENT and r.routing_order == self.current_order())
+
+    # -- transitions ---------------------------------------------------------------------
+
+    def send(self) -> list[str]:
+        """Send a draft; returns the ids of recipients to notify now."""
+        if self.status is not EnvelopeStatus.DRAFT:
+            raise TransitionError("envelope_not_draft", f"cannot send a {self.status} envelope")
+        if not any(r.acts for r in self.recipients):
+            raise TransitionError("no_signers", "an envelope needs at least one signer or "
+                                  "approver")
+        self.status = EnvelopeStatus.SENT
+        for r in self.recipients:
+            r.status = RecipientStatus.WAITING if r.acts else RecipientStatus.CC
+        return self._start_current_step()
+
+    def mark_viewed(self, recipient_id: str) -> bool:
+        """Record that a recipient opened the envelope; True when that changed the state."""
+        r = self.recipient(recipient_id)
+        if r.status is RecipientStatus.SENT:
+            r.status = RecipientStatus.DELIVERED
+            return True
+        return False
+
+    def complete_recipient(self, recipient_id: str) -> tuple[list[str], bool]:
+        """A recipient finished (signed or approved). Returns (ids to notify next,
+        whether the whole envelope is now complete)."""
+        self._require_turn(recipient_id)
+        self.recipient(recipient_id).status = RecipientStatus.COMPLETED
+        if self.current_order() is None:
+            self.status = EnvelopeStatus.COMPLETED
+            for r in self.recipients:
+                r.status = RecipientStatus.COMPLETED
+            return [], True
+        still_in_step = any(
+            r.acts and not r.finished and r.status in ACTIVE_RECIPIENT
+            for r in self.recipients
+        )
+        return ([] if still_in_step else self._start_current_step()), False
+
+    def decline(self, recipient_id: str) -> None:
+        self._require_turn(recipient_id)
+        self.recipient(recipient_id).status = RecipientStatus.DECLINED
+        self.status = EnvelopeStatus.DECLINED
+
+    def void(self) -> None:
+        if self.status not in (EnvelopeStatus.DRAFT, EnvelopeStatus.SENT):
+            raise TransitionError("envelope_not_voidable",
+                                  f"cannot void a {self.status} envelope")
+        self.status = EnvelopeStatus.VOIDED
+
+    def expire(self, now: datetime) -> bool:
+        """Expire a sent envelope whose deadline has passed; True when it expired now."""
+        if (self.status is EnvelopeStatus.SENT and self.expires_at is not None
+                and now >= self.expires_at):
+            self.status = EnvelopeStatus.EXPIRED
+            return True
+        return False
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _require_turn(self, recipient_id: str) -> None:
+        if self.status is not EnvelopeStatus.SENT:
+            raise TransitionError("envelope_not_active", f"the envelope is {self.status}")
+        if not self.is_turn_of(recipient_id):
+            raise TransitionError("not_your_turn", "it is not this recipient's turn")
+
+    def _start_current_step(self) -> list[str]:
+        order = self.current_order()
+        started = []
+        for r in self.recipients:
+            if r.acts and r.routing_order == order and r.status is RecipientStatus.WAITING:
+                r.status = RecipientStatus.SENT
+                started.append(r.id)
+        return started

@@ -1,0 +1,308 @@
+"""Console pages for envelopes: list, new-envelope form, detail, send, void, downloads.
+
+Thin: each handler checks the session (and the CSRF token on POST), parses the form, calls
+the envelope/document services and renders. Domain errors raised by services are rendered
+by the app's ``error.html`` handler, except on the new-envelope form, which re-renders
+itself with the message and the values the user typed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from itertools import zip_longest
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from accord.accounts.pages import ConsoleUser
+from accord.documents import services as documents
+from accord.documents.pdf import DocumentError, inspect_pdf
+from accord.envelopes import services
+from accord.envelopes.domain import EnvelopeStatus, FieldKind, RecipientRole
+from accord.envelopes.placement import FieldRequest
+from accord.errors import AccordError, InvalidInput
+from accord.web.deps import Rt, client_ip, user_agent
+from accord.web.templating import render
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+PAGE_SIZE = 25
+MIN_ROWS, MAX_ROWS = 3, 20
+# Field placement, in PDF points from the page's top-left corner (see the form's help).
+DATE_OFFSET_X = 180.0  # the date_signed field sits this far right of a signature anchor
+DEFAULT_X, DEFAULT_Y = 72.0, 650.0  # first un-anchored signature, last page, bottom area
+DEFAULT_COLUMN, DEFAULT_ROW = 250.0, 60.0  # then two per row, rows going up the page
+STATUSES = [s.value for s in EnvelopeStatus]
+ROLES = [r.value for r in RecipientRole]
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+# -- the new-envelope form ----------------------------------------------------------------
+
+
+@dataclass
+class RecipientRow:
+    name: str = ""
+    email: str = ""
+    role: str = RecipientRole.SIGNER.value
+    order: str = "1"
+    anchor: str = ""
+
+    @property
+    def blank(self) -> bool:
+        return not (self.name.strip() or self.email.strip() or self.anchor.strip())
+
+
+@dataclass
+class EnvelopeForm:
+    """What the user typed, kept to re-render the form after an error."""
+
+    subject: str = ""
+    message: str = ""
+    send_now: bool = True
+    rows: list[RecipientRow] = field(default_factory=list)
+
+    def padded(self, minimum: int) -> list[RecipientRow]:
+        return self.rows + [RecipientRow() for _ in range(minimum - len(self.rows))]
+
+
+def _rows(names: Sequence[str], emails: Sequence[str], roles: Sequence[str],
+          orders: Sequence[str], anchors: Sequence[str]) -> list[RecipientRow]:
+    rows = [RecipientRow(n or "", e or "", r or RecipientRole.SIGNER.value, o or "1", a or "")
+            for n, e, r, o, a in zip_longest(names, emails, roles, orders, anchors)]
+    return rows[:MAX_ROWS]
+
+
+def _recipients(rows: Sequence[RecipientRow]) -> list[services.RecipientInput]:
+    """The non-blank rows as recipients (InvalidInput names the row at fault)."""
+    out = []
+    for number, row in enumerate(rows, start=1):
+        if row.blank:
+            continue
+        try:
+            role = RecipientRole(row.role)
+        except ValueError:
+            raise InvalidInput(f"Recipient row {number}: choose signer, approver or cc.",
+                               code="invalid_role") from None
+        try:
+            order = int(row.order.strip() or "1")
+        except ValueError:
+            raise InvalidInput(f"Recipient row {number}: the routing order must be a whole "
+                               "number.", code="invalid_routing_order") from None
+        if role is RecipientRole.CC and row.anchor.strip():
+            raise InvalidInput(f"Recipient row {number}: cc recipients get a copy only and "
+                               "have no signature anchor.", code="field_for_cc")
+        out.append(services.RecipientInput(row.name.strip(), row.email.strip(), role, order))
+    if not out:
+        raise InvalidInput("Add at least one recipient (a name and an email).",
+                           code="no_recipients")
+    return out
+
+
+def _last_page(data: bytes, settings_max_bytes: int, settings_max_pages: int) -> int:
+    """The first document's page count (1 when unreadable: create() reports why)."""
+    try:
+        return inspect_pdf(data, max_bytes=settings_max_bytes,
+                           max_pages=settings_max_pages).page_count
+    except DocumentError:
+        return 1
+
+
+def _fields(rows: Sequence[RecipientRow], recipients: Sequence[services.RecipientInput],
+            last_page: int) -> list[FieldRequest]:
+    """Signature placement from the rows: at the anchor text (with a date_signed field to
+    its right), or, for signers without an anchor, at the bottom of the first document's
+    last page. Approvers without an anchor and cc recipients get no fields."""
+    anchors = [row.anchor.strip() for row in rows if not row.blank]
+    out: list[FieldRequest] = []
+    unanchored = 0
+    for index, (recipient, anchor) in enumerate(zip(recipients, anchors, strict=True)):
+        if recipient.role is RecipientRole.CC:
+            continue
+        if anchor:
+            out.append(FieldRequest(recipient=index, kind=FieldKind.SIGNATURE, anchor=anchor))
+            out.append(FieldRequest(recipient=index, kind=FieldKind.DATE_SIGNED, anchor=anchor,
+                                    anchor_x_offset=DATE_OFFSET_X))
+        elif recipient.role is RecipientRole.SIGNER:
+            column, row = unanchored % 2, unanchored // 2
+            out.append(FieldRequest(recipient=index, kind=FieldKind.SIGNATURE, page=last_page,
+                                    x=DEFAULT_X + column * DEFAULT_COLUMN,
+                                    y=DEFAULT_Y - row * DEFAULT_ROW))
+            unanchored += 1
+    return out
+
+
+def _read_uploads(uploads: Sequence[UploadFile], max_bytes: int) -> list[services.DocumentInput]:
+    """The chosen files (a browser sends one empty part when none is chosen). At most
+    ``max_bytes + 1`` bytes are read, enough for create() to refuse an oversized file."""
+    docs = []
+    for upload in uploads:
+        data = upload.file.read(max_bytes + 1)
+        if upload.filename or data:
+            docs.append(services.DocumentInput(name=upload.filename or "document.pdf",
+                                               data=data))
+    return docs
+
+
+def _form_page(request: Request, console: ConsoleUser, form: EnvelopeForm, *, rows: int,
+               error: AccordError | None = None, status_code: int = 200) -> HTMLResponse:
+    return render(request, "console/envelope_new.html", status_code=status_code, form=form,
+                  rows=form.padded(rows), roles=ROLES, error=error, max_rows=MAX_ROWS,
+                  date_offset=DATE_OFFSET_X, default_x=DEFAULT_X, default_y=DEFAULT_Y,
+                  **console.context("new"))
+
+
+def _int(value: str, default: int) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        return default
+
+
+@router.get("", response_class=HTMLResponse)
+def envelope_list(request: Request, rt: Rt, console: ConsoleUser,
+                  status: Annotated[str, Query()] = "",
+                  page: Annotated[str, Query()] = "1") -> HTMLResponse:
+    number = max(1, _int(page, 1))
+    result = services.list_envelopes(rt, console.principal, status=status or None,
+                                     limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE)
+    pages = max(1, -(-result.total // PAGE_SIZE))
+    return render(request, "console/envelopes.html", page=result, number=number, pages=pages,
+                  status=status, statuses=STATUSES, **console.context("envelopes"))
+
+
+@router.get("/envelopes/new", response_class=HTMLResponse)
+def new_envelope(request: Request, console: ConsoleUser,
+                 rows: Annotated[str, Query()] = "") -> HTMLResponse:
+    count = min(MAX_ROWS, max(MIN_ROWS, _int(rows, MIN_ROWS)))
+    return _form_page(request, console, EnvelopeForm(), rows=count)
+
+
+@router.post("/envelopes", response_class=HTMLResponse, response_model=None)
+def create_envelope(
+    request: Request, rt: Rt, console: ConsoleUser, *,
+    csrf_token: Annotated[str, Form()] = "",
+    subject: Annotated[str, Form()] = "",
+    message: Annotated[str, Form()] = "",
+    send_now: Annotated[str, Form()] = "",
+    documents_: Annotated[list[UploadFile], File(alias="documents", default_factory=list)],
+    recipient_name: Annotated[list[str], Form(default_factory=list)],
+    recipient_email: Annotated[list[str], Form(default_factory=list)],
+    recipient_role: Annotated[list[str], Form(default_factory=list)],
+    recipient_order: Annotated[list[str], Form(default_factory=list)],
+    recipient_anchor: Annotated[list[str], Form(default_factory=list)],
+) -> HTMLResponse | RedirectResponse:
+    console.check_csrf(csrf_token)
+    form = EnvelopeForm(subject=subject, message=message, send_now=bool(send_now),
+                        rows=_rows(recipient_name, recipient_email, recipient_role,
+                                   recipient_order, recipient_anchor))
+    s = rt.settings
+    actor = services.staff_actor(console.principal, client_ip(request), user_agent(request))
+    try:
+        docs = _read_uploads(documents_, s.max_document_bytes)
+        if not docs:
+            raise InvalidInput("Choose at least one PDF document.", code="no_documents")
+        recipients = _recipients(form.rows)
+        if form.send_now and all(r.role is RecipientRole.CC for r in recipients):
+            raise InvalidInput("An envelope needs at least one signer or approver.",
+                               code="no_signers")
+        last_page = _last_page(docs[0].data, s.max_document_bytes, s.max_document_pages)
+        envelope_id = services.create(
+            rt, console.principal, subject=subject, message=message, documents=docs,
+            recipients=recipients, fields=_fields(form.rows, recipients, last_page),
+            actor=actor)
+    except AccordError as exc:
+        if exc.status not in (413, 422):
+            raise
+        return _form_page(request, console, form, rows=max(MIN_ROWS, len(form.rows)),
+                          error=exc, status_code=exc.status)
+    target = f"/console/envelopes/{envelope_id}"
+    if form.send_now:
+        try:
+            services.send(rt, console.principal, envelope_id, actor=actor)
+        except AccordError:
+            target += "?notice=not_sent"
+    return RedirectResponse(target, status_code=303)
+
+
+# -- one envelope -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    tag: str
+    actor: str
+    at: datetime | None
+    ip: str | None
+
+
+def _timeline(trail: dict[str, Any]) -> list[TimelineEvent]:
+    """The audit trail's events for display, times in UTC."""
+    out = []
+    events = trail.get("events")
+    for e in events if isinstance(events, list) else []:
+        try:
+            at: datetime | None = datetime.fromisoformat(str(e["occurred_at"])).astimezone(UTC)
+        except (KeyError, ValueError):
+            at = None
+        out.append(TimelineEvent(str(e.get("tag", "")), str(e.get("actor", "")), at,
+                                 e.get("ip")))
+    return out
+
+
+NOTICES = {
+    "not_sent": "The envelope was saved as a draft but could not be sent. Use Send below "
+                "to try again.",
+}
+
+
+@router.get("/envelopes/{envelope_id}", response_class=HTMLResponse)
+def envelope_detail(request: Request, rt: Rt, console: ConsoleUser, envelope_id: str,
+                    notice: Annotated[str, Query()] = "") -> HTMLResponse:
+    envelope = services.get(rt, console.principal, envelope_id)
+    trail = documents.audit_trail(rt, console.principal, envelope_id)
+    return render(request, "console/envelope.html", envelope=envelope,
+                  events=_timeline(trail), notice=NOTICES.get(notice),
+                  **console.context("envelopes"))
+
+
+@router.post("/envelopes/{envelope_id}/send")
+def send_envelope(request: Request, rt: Rt, console: ConsoleUser, envelope_id: str,
+                  csrf_token: Annotated[str, Form()] = "") -> RedirectResponse:
+    console.check_csrf(csrf_token)
+    actor = services.staff_actor(console.principal, client_ip(request), user_agent(request))
+    services.send(rt, console.principal, envelope_id, actor=actor)
+    return RedirectResponse(f"/console/envelopes/{envelope_id}", status_code=303)
+
+
+@router.post("/envelopes/{envelope_id}/void")
+def void_envelope(request: Request, rt: Rt, console: ConsoleUser, envelope_id: str, *,
+                  csrf_token: Annotated[str, Form()] = "",
+                  reason: Annotated[str, Form()] = "") -> RedirectResponse:
+    console.check_csrf(csrf_token)
+    actor = services.staff_actor(console.principal, client_ip(request), user_agent(request))
+    services.void(rt, console.principal, envelope_id, reason, actor=actor)
+    return RedirectResponse(f"/console/envelopes/{envelope_id}", status_code=303)
+
+
+def _attachment(name: str) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="{_SAFE_NAME.sub("_", name)}"'}
+
+
+@router.get("/envelopes/{envelope_id}/document")
+def download_document(request: Request, rt: Rt, console: ConsoleUser,
+                      envelope_id: str) -> Response:
+    data = documents.sealed_pdf(rt, console.principal, envelope_id,
+                                actor=f"user:{console.principal.email}",
+                                ip=client_ip(request), user_agent=user_agent(request))
+    return Response(data, media_type="application/pdf",
+                    headers=_attachment(f"{envelope_id}.pdf"))
+
+
+@router.get("/envelopes/{envelope_id}/audit.json")
+def download_audit(rt: Rt, console: ConsoleUser, envelope_id: str) -> JSONResponse:
+    trail: dict[str, Any] = documents.audit_trail(rt, console.principal, envelope_id)
+    return JSONResponse(trail, headers=_attachment(f"{envelope_id}-audit.json"))

@@ -1,0 +1,17 @@
+"""Imports every feature's tables so that Base.metadata knows them all (Alembic, tests)."""
+
+from accord.accounts import models as accounts_models
+from accord.audit import models as audit_models
+from accord.delivery import models as delivery_models
+from accord.documents import models as documents_models
+from accord.envelopes import models as envelopes_models
+from accord.signing import models as signing_models
+
+__all__ = [
+    "accounts_models",
+    "audit_models",
+    "delivery_models",
+    "documents_models",
+    "envelopes_models",
+    "signing_models",
+]

@@ -1,0 +1,105 @@
+"""The signer's pages: /s/{token} (link exchange), /sign (the ceremony) and page images.
+
+Server-rendered and light: one small stylesheet and one small script (for drawing a
+signature; typing one works without JavaScript)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from accord.errors import AccordError, InvalidInput
+from accord.runtime import Runtime
+from accord.signing import disclosure, services
+from accord.web.deps import SIGNER_COOKIE, Rt, client_ip, cookie_name, user_agent
+from accord.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+
+
+def _client(request: Request) -> services.Client:
+    return services.Client(ip=client_ip(request), user_agent=user_agent(request))
+
+
+def _token(request: Request, rt: Runtime) -> str | None:
+    return request.cookies.get(cookie_name(rt, SIGNER_COOKIE))
+
+
+@router.get("/s/{token}")
+def open_link(token: str, request: Request, rt: Rt) -> Response:
+    try:
+        session_token = services.open_link(rt, token, _client(request))
+    except AccordError as exc:
+        return render(request, "signing/dead.html", status_code=404, error=exc)
+    resp = RedirectResponse("/sign", status_code=303)
+    resp.set_cookie(cookie_name(rt, SIGNER_COOKIE), session_token, httponly=True,
+                    samesite="lax", secure=rt.settings.secure_cookies, path="/",
+                    max_age=rt.settings.signer_session_hours * 3600)
+    return resp
+
+
+def _page(request: Request, rt: Runtime, *, error: AccordError | None = None,
+          status: int = 200, form: dict[str, str] | None = None) -> Response:
+    v = services.view(rt, _token(request, rt), _client(request))
+    ctx = {"v": v, "d": disclosure, "error": error, "form": form or {}}
+    if v.finished:
+        return render(request, "signing/done.html", **ctx)
+    if v.envelope_status != "sent":
+        return render(request, "signing/closed.html", **ctx)
+    if not v.your_turn:
+        return render(request, "signing/not_your_turn.html", **ctx)
+    if not v.consented:
+        return render(request, "signing/consent.html", status_code=status, **ctx)
+    return render(request, "signing/sign.html", status_code=status, **ctx)
+
+
+@router.get("/sign")
+def sign_page(request: Request, rt: Rt) -> Response:
+    return _page(request, rt)
+
+
+@router.post("/sign/consent")
+def consent(request: Request, rt: Rt, csrf_token: Annotated[str, Form()] = "",
+            agree: Annotated[str, Form()] = "") -> Response:
+    if agree != "yes":
+        return _page(request, rt, status=422, error=InvalidInput(
+            "tick the box to agree, or decline", code="consent_required"))
+    services.consent(rt, _token(request, rt), csrf_token, _client(request))
+    return RedirectResponse("/sign", status_code=303)
+
+
+@router.post("/sign/finish")
+async def finish(request: Request, rt: Rt) -> Response:
+    form = await request.form()
+    fields = {k: str(v) for k, v in form.items() if isinstance(v, str)}
+    values = {k[len("field_"):]: v for k, v in fields.items() if k.startswith("field_")}
+    kind = fields.get("signature_kind", "typed")
+    sig = services.SignatureInput(kind=kind, text=fields.get("signature_text"),
+                                  drawn=fields.get("signature_data"))
+    try:
+        services.finish(rt, _token(request, rt), fields.get("csrf_token"), values=values,
+                        signature=sig, intent=fields.get("intent") == "yes",
+                        client=_client(request))
+    except InvalidInput as exc:
+        return _page(request, rt, error=exc, status=422, form=fields)
+    return RedirectResponse("/sign", status_code=303)
+
+
+@router.post("/sign/decline")
+def decline(request: Request, rt: Rt, csrf_token: Annotated[str, Form()] = "",
+            reason: Annotated[str, Form()] = "") -> Response:
+    try:
+        services.decline(rt, _token(request, rt), csrf_token, reason=reason,
+                         client=_client(request))
+    except InvalidInput as exc:
+        return _page(request, rt, error=exc, status=422)
+    return RedirectResponse("/sign", status_code=303)
+
+
+@router.get("/sign/documents/{document_id}/pages/{page}.png")
+def page_image(document_id: str, page: int, request: Request, rt: Rt) -> Response:
+    png = services.page_png(rt, _token(request, rt), document_id, page)
+    return Response(png, media_type="image/png",
+                    headers={"Cache-Control": "private, no-store"})

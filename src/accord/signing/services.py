@@ -1,0 +1,358 @@
+"""The signer's ceremony: open a link, consent, view, fill fields, adopt, sign or decline.
+
+Every step is an audit event. Signing links are exchanged for a short-lived signer session
+(cookie) on first use so the token leaves the address bar.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from accord.accounts.services import org_name
+from accord.audit import services as audit
+from accord.documents.pdf import render_page_png
+from accord.envelopes import services as envelopes
+from accord.envelopes.domain import (
+    EnvelopeStatus,
+    FieldKind,
+    RecipientRole,
+    RecipientStatus,
+    TransitionError,
+)
+from accord.envelopes.models import Document, Envelope, Field, Recipient
+from accord.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from accord.runtime import Runtime
+from accord.signing import disclosure
+from accord.signing.links import hash_token
+from accord.signing.models import SignerSession
+from accord.signing.signature import adopt
+
+DEAD_LINK = "this signing link is not valid"
+
+
+@dataclass(frozen=True)
+class Client:
+    ip: str | None
+    user_agent: str | None
+
+
+@dataclass(frozen=True)
+class SignerField:
+    id: str
+    document_id: str
+    kind: str
+    label: str
+    required: bool
+    page: int
+    x: float
+    y: float
+    width: float
+    height: float
+    value: str | None
+
+
+@dataclass(frozen=True)
+class SignerDocument:
+    id: str
+    name: str
+    page_sizes: list[tuple[float, float]]
+
+
+@dataclass(frozen=True)
+class SignerView:
+    envelope_id: str
+    subject: str
+    message: str
+    organisation: str
+    envelope_status: str
+    recipient_id: str
+    name: str
+    email: str
+    role: str
+    status: str
+    your_turn: bool
+    consented: bool
+    finished: bool
+    csrf_token: str
+    documents: list[SignerDocument]
+    fields: list[SignerField]
+
+
+@dataclass(frozen=True)
+class SignatureInput:
+    kind: str  # typed | drawn
+    text: str | None = None
+    drawn: str | None = None  # PNG data URL
+
+
+def _actor(r: Recipient) -> str:
+    return f"recipient:{r.email}"
+
+
+def _live_recipient(session: Session, recipient: Recipient | None,
+                    now: datetime) -> tuple[Recipient, Envelope]:
+    if recipient is None:
+        raise NotFound(DEAD_LINK, code="link_invalid")
+    env = envelopes.lock(session, recipient.envelope_id)
+    if (env is None or env.status != EnvelopeStatus.SENT.value
+            or recipient.status in (RecipientStatus.COMPLETED.value,
+                                    RecipientStatus.DECLINED.value)
+            or recipient.token_hash is None
+            or (env.expires_at is not None and env.expires_at <= now)):
+        raise NotFound(DEAD_LINK, code="link_invalid")
+    return recipient, env
+
+
+def open_link(rt: Runtime, token: str, client: Client) -> str:
+    """Exchange a signing-link token for a signer session token (the cookie)."""
+    now = rt.now()
+    if not token or len(token) > 100:
+        raise NotFound(DEAD_LINK, code="link_invalid")
+    with rt.db.uow() as uow:
+        s = uow.session
+        rec = s.scalar(select(Recipient).where(Recipient.token_hash == hash_token(token)))
+        rec, env = _live_recipient(s, rec, now)
+        session_token = secrets.token_urlsafe(32)
+        s.add(SignerSession(token_hash=hash_token(session_token), recipient_id=rec.id,
+                            org_id=rec.org_id, csrf_token=secrets.token_urlsafe(32),
+                            created_at=now,
+                            expires_at=now + timedelta(hours=rt.settings.signer_session_hours)))
+        audit.record(s, env, "recipient:link_opened", actor=_actor(rec), now=now,
+                     ip=client.ip, user_agent=client.user_agent,
+                     data={"recipient_id": rec.id, "auth_method": rec.auth_method})
+        envelopes.commit_or_conflict(s)
+        return session_token
+
+
+def _session(s: Session, session_token: str | None, now: datetime) -> SignerSession:
+    row = s.get(SignerSession, hash_token(session_token)) if session_token else None
+    if row is None or row.expires_at <= now:
+        raise Unauthorized("your signing session has ended; open the link from your email "
+                           "again", code="signer_session_invalid")
+    return row
+
+
+def _load(s: Session, session_token: str | None,
+          now: datetime) -> tuple[SignerSession, Recipient, Envelope]:
+    sess = _session(s, session_token, now)
+    rec, env = _live_recipient(s, s.get(Recipient, sess.recipient_id), now)
+    return sess, rec, env
+
+
+def _check_csrf(sess: SignerSession, csrf: str | None) -> None:
+    if not csrf or not secrets.compare_digest(csrf, sess.csrf_token):
+        raise Unauthorized("the form expired; reload the page", code="csrf_invalid")
+
+
+def view(rt: Runtime, session_token: str | None, client: Client) -> SignerView:
+    """What the signer sees. Records the first view (after consent) as recipient:viewed.
+
+    A finished recipient still sees a confirmation (their session stays valid)."""
+    now = rt.now()
+    with rt.db.uow() as uow:
+        s = uow.session
+        sess = _session(s, session_token, now)
+        rec = s.get(Recipient, sess.recipient_id)
+        env = envelopes.lock(s, rec.envelope_id) if rec else None
+        if rec is None or env is None:
+            raise NotFound(DEAD_LINK, code="link_invalid")
+        recs = envelopes.recipients_of(s, env.id)
+        state = envelopes.state_of(env, recs)
+        turn = state.is_turn_of(rec.id)
+        if turn and rec.consented_at is not None and state.mark_viewed(rec.id):
+            envelopes.apply_state(env, recs, state)
+            rec.viewed_at = now
+            audit.record(s, env, "recipient:viewed", actor=_actor(rec), now=now,
+                         ip=client.ip, user_agent=client.user_agent,
+                         data={"recipient_id": rec.id})
+            envelopes.commit_or_conflict(s)
+        docs = envelopes.documents_of(s, env.id)
+        fields = [f for f in envelopes.fields_of(s, env.id) if f.recipient_id == rec.id]
+        return SignerView(
+            envelope_id=env.id, subject=env.subject, message=env.message,
+            organisation=org_name(s, env.org_id), envelope_status=env.status,
+            recipient_id=rec.id, name=rec.name, email=rec.email, role=rec.role,
+            status=rec.status, your_turn=turn, consented=rec.consented_at is not None,
+            finished=rec.status in (RecipientStatus.COMPLETED.value,
+                                    RecipientStatus.DECLINED.value),
+            csrf_token=sess.csrf_token,
+            documents=[SignerDocument(d.id, d.name, [(float(w), float(h))
+                                                     for w, h in d.page_sizes])
+                       for d in docs],
+            fields=[SignerField(f.id, f.document_id, f.kind, f.label, f.required, f.page,
+                                f.x, f.y, f.width, f.height, f.value) for f in fields])
+
+
+def consent(rt: Runtime, session_token: str | None, csrf: str | None,
+            client: Client) -> None:
+    now = rt.now()
+    with rt.db.uow() as uow:
+        s = uow.session
+        sess, rec, env = _load(s, session_token, now)
+        _check_csrf(sess, csrf)
+        if rec.consented_at is not None:
+            return
+        rec.consented_at, rec.consent_version = now, disclosure.VERSION
+        rec.ip, rec.user_agent = client.ip, (client.user_agent or "")[:500]
+        audit.record(s, env, "recipient:consented", actor=_actor(rec), now=now,
+                     ip=client.ip, user_agent=client.user_agent,
+                     data={"recipient_id": rec.id, "disclosure_version": disclosure.VERSION,
+                           "disclosure": disclosure.AGREE})
+        envelopes.commit_or_conflict(s)
+
+
+def page_png(rt: Runtime, session_token: str | None, document_id: str, page: int) -> bytes:
+    now = rt.now()
+    with rt.db.uow() as uow:
+        s = uow.session
+        _sess, rec, env = _load(s, session_token, now)
+        doc = s.scalar(select(Document).where(Document.id == document_id,
+                                              Document.envelope_id == env.id))
+        if doc is None or not 1 <= page <= doc.page_count:
+            raise NotFound("no such page", code="page_not_found")
+        if rec.consented_at is None:
+            raise Conflict("accept the electronic records disclosure first",
+                           code="consent_required")
+        blob = doc.blob
+    return _render_cached(rt, blob, page)
+
+
+_PNG_CACHE: dict[tuple[str, int], bytes] = {}
+
+
+def _render_cached(rt: Runtime, blob: str, page: int) -> bytes:
+    key = (blob, page)
+    if key not in _PNG_CACHE:
+        if len(_PNG_CACHE) > 256:
+            _PNG_CACHE.clear()
+        _PNG_CACHE[key] = render_page_png(rt.blobs.get(blob), page)
+    return _PNG_CACHE[key]
+
+
+def _field_value(f: Field, raw: str | None, now: datetime) -> str | None:
+    kind = FieldKind(f.kind)
+    if kind in (FieldKind.SIGNATURE, FieldKind.INITIALS):
+        return "adopted"
+    if kind is FieldKind.DATE_SIGNED:
+        return now.strftime("%Y-%m-%d")
+    if kind is FieldKind.CHECKBOX:
+        checked = (raw or "").lower() in ("on", "true", "1", "yes")
+        if f.required and not checked:
+            raise InvalidInput(f"tick the box '{f.label or 'checkbox'}'",
+                               code="field_required", details={"field_id": f.id})
+        return "true" if checked else "false"
+    text = (raw or "").strip()
+    if f.required and not text:
+        raise InvalidInput(f"fill in '{f.label or 'text field'}'", code="field_required",
+                           details={"field_id": f.id})
+    if len(text) > 500:
+        raise InvalidInput("text fields hold at most 500 characters", code="field_too_long",
+                           details={"field_id": f.id})
+    return text
+
+
+def finish(rt: Runtime, session_token: str | None, csrf: str | None, *,
+           values: dict[str, str], signature: SignatureInput | None, intent: bool,
+           client: Client) -> bool:
+    """Sign (or approve). Returns True when this completed the whole envelope."""
+    from accord.documents.services import complete_envelope
+
+    now = rt.now()
+    with rt.db.uow() as uow:
+        s = uow.session
+        sess, rec, env = _load(s, session_token, now)
+        _check_csrf(sess, csrf)
+        if rec.consented_at is None:
+            raise Conflict("accept the electronic records disclosure first",
+                           code="consent_required")
+        recs = envelopes.recipients_of(s, env.id)
+        state = envelopes.state_of(env, recs)
+        if not state.is_turn_of(rec.id):
+            raise Conflict("it is not your turn to sign yet", code="not_your_turn")
+        if not intent:
+            raise InvalidInput("confirm that you intend to sign", code="intent_required")
+        fields = [f for f in envelopes.fields_of(s, env.id) if f.recipient_id == rec.id]
+        needs_signature = any(f.kind in (FieldKind.SIGNATURE, FieldKind.INITIALS)
+                              for f in fields) or rec.role == RecipientRole.SIGNER.value
+        filled = {f.id: _field_value(f, values.get(f.id), now) for f in fields}
+        adopted = None
+        if needs_signature:
+            if signature is None:
+                raise InvalidInput("adopt a signature first", code="signature_required")
+            adopted = adopt(signature.kind, text=signature.text, drawn=signature.drawn)
+        # -- all input is valid: write --
+        if adopted is not None:
+            rec.signature_kind = adopted.kind
+            rec.signature_blob = rt.blobs.put(adopted.png)
+            audit.record(s, env, "recipient:signature_adopted", actor=_actor(rec), now=now,
+                         ip=client.ip, user_agent=client.user_agent,
+                         data={"recipient_id": rec.id, "kind": adopted.kind,
+                               "image_sha256": rec.signature_blob})
+        for f in fields:
+            f.value = filled[f.id]
+            audit.record(s, env, "recipient:field_filled", actor=_actor(rec), now=now,
+                         ip=client.ip, user_agent=client.user_agent,
+                         data={"recipient_id": rec.id, "field_id": f.id, "kind": f.kind,
+                               "label": f.label, "value": f.value})
+        try:
+            to_notify, completed = state.complete_recipient(rec.id)
+        except TransitionError as exc:
+            raise envelopes.domain_error(exc) from exc
+        envelopes.apply_state(env, recs, state)
+        rec.completed_at = now
+        rec.ip, rec.user_agent = client.ip, (client.user_agent or "")[:500]
+        tag = "recipient:signed" if rec.role == RecipientRole.SIGNER.value else \
+            "recipient:approved"
+        audit.record(s, env, tag, actor=_actor(rec), now=now, ip=client.ip,
+                     user_agent=client.user_agent,
+                     data={"recipient_id": rec.id, "intent": disclosure.INTENT
+                           if tag == "recipient:signed" else disclosure.APPROVE_INTENT})
+        rec.token_hash = None
+        envelopes.notify(s, env, to_notify, now, rt.link_key)
+        if completed:
+            complete_envelope(rt, s, env, now=now)
+        envelopes.commit_or_conflict(s)
+        return completed
+
+
+def decline(rt: Runtime, session_token: str | None, csrf: str | None, *, reason: str,
+            client: Client) -> None:
+    from accord.delivery.mail import Email
+    from accord.delivery.services import send_email
+
+    now = rt.now()
+    reason = reason.strip()
+    if not reason or len(reason) > 1000:
+        raise InvalidInput("give a reason for declining (1-1000 characters)",
+                           code="invalid_reason")
+    with rt.db.uow() as uow:
+        s = uow.session
+        sess, rec, env = _load(s, session_token, now)
+        _check_csrf(sess, csrf)
+        recs = envelopes.recipients_of(s, env.id)
+        state = envelopes.state_of(env, recs)
+        try:
+            state.decline(rec.id)
+        except TransitionError as exc:
+            raise envelopes.domain_error(exc) from exc
+        envelopes.apply_state(env, recs, state)
+        rec.declined_at, rec.decline_reason = now, reason
+        env.declined_at = now
+        for r in recs:
+            r.token_hash = None
+        audit.record(s, env, "recipient:declined", actor=_actor(rec), now=now, ip=client.ip,
+                     user_agent=client.user_agent,
+                     data={"recipient_id": rec.id, "reason": reason})
+        audit.record(s, env, "envelope:declined", actor="system", now=now,
+                     data={"declined_by": rec.email})
+        sender = envelopes.sender_email(s, env)
+        if sender:
+            send_email(s, Email(to=(sender,), subject=f"Declined: {env.subject}",
+                                body=f"{rec.name} <{rec.email}> declined \"{env.subject}\".\n\n"
+                                     f"Reason: {reason}\n"), now=now, org_id=env.org_id)
+        envelopes.commit_or_conflict(s)

@@ -1,0 +1,109 @@
+"""Console log-in and log-out through HTTP, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from fastapi.testclient import TestClient
+
+from accord.web.deps import SESSION_COOKIE
+from tests.factories import PASSWORD, Member
+from tests.web.conftest import HTML, csrf_of, login
+
+
+def test_root_and_console_send_visitors_to_login(client: TestClient) -> None:
+    r = client.get("/", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/console"
+    r = client.get("/console", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/login?next=/console"
+    page = client.get(r.headers["location"])
+    assert page.status_code == 200
+    assert '<label for="email">' in page.text and '<label for="password">' in page.text
+    assert 'name="next" value="/console"' in page.text
+
+
+@pytest.mark.parametrize("email", ["known", "nobody@example.com"])
+def test_failed_login_shows_one_message_and_sets_no_cookie(client: TestClient, agent: Member,
+                                                           email: str) -> None:
+    r = client.post("/login", data={"email": agent.email if email == "known" else email,
+                                    "password": "not the password"}, follow_redirects=False)
+    assert r.status_code == 401
+    assert "Wrong email or password." in r.text
+    assert "set-cookie" not in r.headers
+    assert SESSION_COOKIE not in client.cookies
+    assert client.get("/console", follow_redirects=False).status_code == 303
+
+
+def test_login_sets_a_session_cookie_and_opens_the_console(client: TestClient,
+                                                           agent: Member) -> None:
+    r = client.post("/login", data={"email": agent.email.upper(), "password": PASSWORD},
+                    follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/console"
+    cookie = r.headers["set-cookie"]
+    assert cookie.startswith(f"{SESSION_COOKIE}=")
+    lowered = cookie.lower()
+    assert "httponly" in lowered and "samesite=lax" in lowered and "path=/" in lowered
+    assert "max-age=43200" in lowered and "secure" not in lowered
+    page = client.get("/console")
+    assert page.status_code == 200
+    assert "Acme Support" in page.text and "No envelopes" in page.text
+    assert 'action="/logout"' in page.text
+
+
+@pytest.mark.parametrize(("next_", "expected"), [
+    ("/console/mailbox", "/console/mailbox"),
+    ("/console?status=sent", "/console?status=sent"),
+    ("//evil.example", "/console"),
+    ("https://evil.example", "/console"),
+    ("/\\evil.example", "/console"),
+    ("/\t/evil.example", "/console"),
+    ("evil.example", "/console"),
+])
+def test_next_only_follows_same_origin_paths(client: TestClient, agent: Member, next_: str,
+                                             expected: str) -> None:
+    form = client.get("/login", params={"next": next_})
+    assert "evil.example" not in form.text
+    r = client.post("/login", data={"email": agent.email, "password": PASSWORD,
+                                    "next": next_}, follow_redirects=False)
+    assert r.status_code == 303
+    assert r.headers["location"] == expected
+
+
+def test_logout_needs_the_csrf_token_then_ends_the_session(client: TestClient,
+                                                           agent: Member) -> None:
+    token = login(client, agent)
+    for data in ({}, {"csrf_token": "forged"}):
+        r = client.post("/logout", data=data, follow_redirects=False)
+        assert r.status_code == 403
+        assert "security token" in r.text
+    assert client.get("/console").status_code == 200  # still logged in
+
+    r = client.post("/logout", data={"csrf_token": token}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+    assert f'{SESSION_COOKIE}=""' in r.headers["set-cookie"]
+    assert client.get("/console", follow_redirects=False).status_code == 303
+
+
+def test_a_stolen_cookie_is_useless_after_logout(client: TestClient, agent: Member,
+                                                  new_client: Callable[[], TestClient]) -> None:
+    token = login(client, agent)
+    stolen = client.cookies[SESSION_COOKIE]
+    client.post("/logout", data={"csrf_token": token})
+    other = new_client()
+    other.cookies.set(SESSION_COOKIE, stolen)
+    assert other.get("/console", follow_redirects=False).status_code == 303
+
+
+def test_pages_follow_the_csp(client: TestClient, agent: Member) -> None:
+    login(client, agent)
+    for path in ("/login", "/console", "/console/envelopes/new", "/console/mailbox",
+                 "/console/envelopes/nope"):
+        html = client.get(path).text
+        assert "<script" not in html and "<style" not in html and "style=" not in html, path
+        assert '<link rel="stylesheet" href="/static/console.css">' in html
+        assert 'name="viewport"' in html
+    css = client.get("/static/console.css")
+    assert css.status_code == 200 and "font-family" in css.text
+    assert csrf_of(client.get("/console").text)
+    assert client.get("/console", headers=HTML).headers["cache-control"] == "no-store"
