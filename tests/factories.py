@@ -88,7 +88,7 @@ def envelope_body(*, recipients: list[dict[str, Any]] | None = None,
             {"recipient": 1, "kind": "checkbox", "page": 1, "x": 72, "y": 740,
              "required": False, "label": "Send invoices by email"}]
     return {"subject": "Support agreement", "message": "Please sign.",
-            "documents": [{"name": "agreement.pdf", "content_base64": b64(document or pdf())}],
+            "documents": [{"name": "agreement.pdf", "content_base64": b64(pdf() if document is None else document)}],
             "recipients": recipients, "fields": fields, "send": send}
 
 

@@ -19,13 +19,14 @@ from accord.delivery.mail import Attachment, Email, message_id_header
 
 
 def test_email_payload_round_trip() -> None:
-    email = Email(to=("Ann <ann@example.com>", "bob@example.com"), subject="Please sign",
-                  body="text", html="<p>html</p>",
+    email = Email(to=("Ann <ann@example.com>", "bob@example.com", '"Doe, Jo" <jo@example.com>'),
+                  subject="Please sign", body="text", html="<p>html</p>",
                   attachments=(Attachment("a.pdf", "application/pdf", "ab" * 32),))
     payload = email.to_payload()
     assert payload["attachments"] == [
         {"filename": "a.pdf", "content_type": "application/pdf", "blob": "ab" * 32}]
     assert Email.from_payload(payload) == email
+    assert Email(to=["a@example.com"], subject="s", body="b").to == ("a@example.com",)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("kwargs", [

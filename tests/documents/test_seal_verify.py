@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import asyncio
 import copy
 import hashlib
 import io
 import json
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -308,3 +311,44 @@ def test_verify_audit_json_never_raises(data: bytes) -> None:
     report = verify_audit_json(data)
     assert not report.ok
     assert report.checks
+
+
+def test_short_reservation_is_retried(contract_pdf: bytes, identity: Identity) -> None:
+    tight = Sealer(identity)
+    tight._bytes_reserved = 600  # far too small for the CMS blob: forces the retry path
+    out = tight.seal(contract_pdf, audit_json=trail_json(make_events(contract_pdf)))
+    assert verify_pdf(out, identity.trust_roots_pem).ok
+
+
+def test_seal_refuses_to_block_a_running_loop(contract_pdf: bytes, sealer: Sealer) -> None:
+    async def inside() -> bytes:
+        with pytest.raises(SealError) as info:
+            sealer.seal(contract_pdf, audit_json=b"{}")
+        assert info.value.code == "seal_in_event_loop"
+        return await sealer.async_seal(contract_pdf, audit_json=b"{}")
+
+    out = asyncio.run(inside())
+    assert out.startswith(contract_pdf)
+
+
+def test_concurrent_seals_from_threads(
+    contract_pdf: bytes, sealer: Sealer, identity: Identity
+) -> None:
+    trail = trail_json(make_events(contract_pdf))
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        outputs = list(pool.map(lambda _: sealer.seal(contract_pdf, audit_json=trail), range(6)))
+    assert all(verify_pdf(out, identity.trust_roots_pem).ok for out in outputs)
+
+
+def test_expired_seal_certificate_verifies_at_its_time_stamp(contract_pdf: bytes) -> None:
+    issued = datetime.now(UTC) - timedelta(days=4 * 365)
+    old = generate_identity("Old Org", now=issued)
+    sealed_then = issued + timedelta(days=30)
+    out = Sealer(old, clock=lambda: sealed_then).seal(
+        contract_pdf, audit_json=trail_json(make_events(contract_pdf))
+    )
+    report = verify_pdf(out, old.trust_roots_pem)
+    assert report.ok, report.checks
+    assert "validated at the time stamp" in by_name(report, "chains to trusted root")
+    assert report.timestamp_at is not None
+    assert abs(report.timestamp_at - sealed_then) < timedelta(seconds=1)

@@ -30,7 +30,7 @@ def canonical_json(value: Any) -> bytes:
 
 def event_hash(prev_hash: str, envelope_id: str, body: Mapping[str, Any]) -> str:
     """The hash of one event, given the previous hash and the event's body fields."""
-    material = {"envelope_id": envelope_id, "prev_hash": prev_hash}
+    material: dict[str, Any] = {"envelope_id": envelope_id, "prev_hash": prev_hash}
     for name in BODY_FIELDS:
         material[name] = body.get(name)
     return hashlib.sha256(canonical_json(material)).hexdigest()

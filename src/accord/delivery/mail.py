@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
-from email.utils import format_datetime, parseaddr
+from email.utils import format_datetime, getaddresses, parseaddr
 from typing import Any, Protocol
 
 from sqlalchemy import select
@@ -74,11 +74,15 @@ class Email:
     def __post_init__(self) -> None:
         if isinstance(self.to, str):
             raise InvalidEmail("'to' is a tuple of addresses, not one string")
+        # accept any iterable (a list from a caller) but keep the value immutable
+        object.__setattr__(self, "to", tuple(self.to))
+        object.__setattr__(self, "attachments", tuple(self.attachments))
         if not self.to:
             raise InvalidEmail("an email needs at least one recipient")
         for addr in self.to:
             _no_newlines(addr, "recipient")
-            if "@" not in address_of(addr) or "," in addr:
+            parsed = getaddresses([addr])
+            if len(parsed) != 1 or "@" not in parsed[0][1]:
                 raise InvalidEmail("recipient is not one email address")
         _no_newlines(self.subject, "subject")
 

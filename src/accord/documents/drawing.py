@@ -147,7 +147,7 @@ def _load_png(png: bytes) -> PdfImage:
         picture = picture.convert("LA" if gray else "RGBA")
         alpha_band = picture.getchannel("A")
         colour = picture.convert("L" if gray else "RGB")
-        lo, _hi = alpha_band.getextrema()  # type: ignore[misc]
+        lo, _hi = alpha_band.getextrema()
         alpha = None if lo == 255 else zlib.compress(alpha_band.tobytes(), 6)
     else:
         colour = picture.convert("L" if gray else "RGB")

@@ -20,18 +20,19 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 from asn1crypto import keys, pem
 from asn1crypto import x509 as asn1_x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from pyhanko.pdf_utils import generic, misc
 from pyhanko.pdf_utils.embed import EmbeddedFileObject, EmbeddedFileParams, FileSpec, embed_file
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
-from pyhanko.sign.general import SigningError, get_pyca_cryptography_hash
+from pyhanko.sign.general import SigningError
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
@@ -39,6 +40,11 @@ from accord.documents.pki import Identity
 from accord.documents.tsa import LocalTimeStamper
 
 SEAL_FIELD = "AccordSeal"
+_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
+    "sha256": hashes.SHA256,
+    "sha384": hashes.SHA384,
+    "sha512": hashes.SHA512,
+}
 AUDIT_ATTACHMENT = "audit-trail.json"
 
 
@@ -64,7 +70,7 @@ def load_certificates(pem_text: str) -> list[asn1_x509.Certificate]:
     return certs
 
 
-class _SealSigner(signers.SimpleSigner):  # type: ignore[misc]
+class _SealSigner(signers.SimpleSigner):
     """SimpleSigner that keeps its ECDSA key loaded (the stock one reloads it per signature)."""
 
     def __init__(
@@ -80,16 +86,27 @@ class _SealSigner(signers.SimpleSigner):  # type: ignore[misc]
         self._ec_key = loaded if isinstance(loaded, ec.EllipticCurvePrivateKey) else None
 
     def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:
-        if self._ec_key is None:
+        digest = _HASHES.get(digest_algorithm.lower())
+        if self._ec_key is None or digest is None:
             result: bytes = super().sign_raw(data, digest_algorithm)
             return result
-        return self._ec_key.sign(data, ec.ECDSA(get_pyca_cryptography_hash(digest_algorithm)))
+        return self._ec_key.sign(data, ec.ECDSA(digest()))
 
 
 class Sealer:
-    """Seals PDFs for one identity. Build once, reuse for every envelope; not thread-bound."""
+    """Seals PDFs for one identity. Build once, reuse for every envelope, from any thread.
 
-    def __init__(self, identity: Identity) -> None:
+    ``clock`` (timezone-aware "now") drives the time stamps and attachment dates; tests
+    freeze it, production leaves the default.
+    """
+
+    def __init__(
+        self, identity: Identity, *, clock: Callable[[], datetime] | None = None
+    ) -> None:
+        self._clock = clock or _utcnow
+        # asn1crypto parses lazily and is not documented as thread-safe: one seal at a time
+        # per Sealer (sealing is CPU-bound Python, so the GIL serialises it anyway).
+        self._lock = threading.Lock()
         try:
             chain = load_certificates(identity.signing_cert_pem)
             roots = load_certificates(identity.root_cert_pem)
@@ -101,15 +118,21 @@ class Sealer:
             self._signer = _SealSigner(
                 signing_cert=signing_cert,
                 signing_key=signing_key,
-                cert_registry=SimpleCertificateStore.from_certs([*intermediates, *roots]),
+                cert_registry=SimpleCertificateStore.from_certs(  # type: ignore[no-untyped-call]
+                    [*intermediates, *roots]
+                ),
             )
             tsa_cert = tsa_chain[0]
             tsa_issuers = [
                 c for c in [*tsa_chain[1:], *roots, *extra_roots] if c.subject == tsa_cert.issuer
             ]
-            self._timestamper = LocalTimeStamper(tsa_cert, tsa_key, [*tsa_chain[1:], *tsa_issuers])
+            self._timestamper = LocalTimeStamper(
+                tsa_cert, tsa_key, [*tsa_chain[1:], *tsa_issuers], clock=self._clock
+            )
         except (ValueError, TypeError, KeyError) as exc:
-            raise SealError("seal_bad_identity", f"cannot load the sealing identity: {exc}") from exc
+            raise SealError(
+                "seal_bad_identity", f"cannot load the sealing identity: {exc}"
+            ) from exc
         self.signing_cert = signing_cert
         self._dss_certs = _unique([signing_cert, *intermediates, *roots, tsa_cert, *tsa_issuers])
         # Room for the CMS blob: every certificate it may carry, the TSA token and the
@@ -127,17 +150,19 @@ class Sealer:
     ) -> bytes:
         """Return ``pdf`` + one incremental update embedding ``audit_json`` and the seal."""
         try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass  # no loop running in this thread: the normal, synchronous case
+        else:
+            raise SealError(
+                "seal_in_event_loop", "inside an event loop, use `await Sealer.async_seal(...)`"
+            )
+        with self._lock:
             return asyncio.run(
                 self.async_seal(
                     pdf, audit_json=audit_json, attachment_name=attachment_name, reason=reason
                 )
             )
-        except RuntimeError as exc:
-            if "running event loop" in str(exc):
-                raise SealError(
-                    "seal_in_event_loop", "use `await Sealer.async_seal(...)` inside a loop"
-                ) from exc
-            raise
 
     async def async_seal(
         self,
@@ -147,20 +172,25 @@ class Sealer:
         attachment_name: str = AUDIT_ATTACHMENT,
         reason: str = "Sealed by Accord",
     ) -> bytes:
-        """The same as :meth:`seal`, for callers already inside an event loop."""
+        """The same as :meth:`seal`, for callers already inside an event loop.
+
+        Not guarded by the Sealer's lock: do not share one Sealer between event loops
+        running in different threads (share it freely between tasks of one loop).
+        """
         reserved = self._bytes_reserved
-        for _attempt in range(2):
+        for _attempt in range(3):
             try:
                 out = await self._seal_once(pdf, audit_json, attachment_name, reason, reserved)
             except SigningError as exc:
-                if "container" not in str(exc).lower() and "reserve" not in str(exc).lower():
+                if "larger than expected" not in str(exc):
                     raise SealError("seal_failed", f"signing failed: {exc}") from exc
-                reserved *= 2
+                reserved *= 4  # our estimate was short: retry with much more room
                 continue
             except (misc.PdfError, ValueError, KeyError, TypeError, NotImplementedError) as exc:
                 raise SealError("seal_bad_pdf", f"cannot seal this PDF: {exc}") from exc
             if not out.startswith(pdf):
                 raise SealError("seal_failed", "the sealed output does not extend its input")
+            self._bytes_reserved = max(self._bytes_reserved, reserved)  # remember what fitted
             return out
         raise SealError("seal_failed", "the signature did not fit the reserved space")
 
@@ -168,7 +198,7 @@ class Sealer:
         self, pdf: bytes, audit_json: bytes, attachment_name: str, reason: str, reserved: int
     ) -> bytes:
         writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
-        now = datetime.now(UTC)
+        now = self._clock()
         ef_stream = EmbeddedFileObject.from_file_data(
             writer,
             audit_json,
@@ -199,6 +229,10 @@ class Sealer:
         buf = io.BytesIO()
         await pdf_signer.async_sign_pdf(writer, bytes_reserved=reserved, output=buf)
         return buf.getvalue()
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 def _free_field_name(writer: IncrementalPdfFileWriter) -> str:

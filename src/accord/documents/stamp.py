@@ -278,8 +278,9 @@ def stamp_pdf(data: bytes, stamps: Sequence[Stamp]) -> bytes:
             opening = _content_stream(writer, b"q\n")
         contents = page.get("/Contents")
         existing: list[PdfObject] = []
-        if isinstance(contents, IndirectObject) and isinstance(contents.get_object(), ArrayObject):
-            existing = list(contents.get_object())
+        resolved = contents.get_object() if isinstance(contents, IndirectObject) else None
+        if isinstance(resolved, ArrayObject):
+            existing = list(resolved)
         elif isinstance(contents, ArrayObject):
             existing = list(contents)
         elif contents is not None:

@@ -10,6 +10,7 @@ token (the signing-certificate attribute, the certificate set) are built once.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +38,13 @@ _OID_TST_INFO = core.ObjectIdentifier("1.2.840.113549.1.9.16.1.4").dump()
 _OID_SIGNED_DATA = core.ObjectIdentifier("1.2.840.113549.1.7.2").dump()
 
 
+def _attribute(kind: str, value: object) -> bytes:
+    """One DER-encoded CMS attribute with a single value."""
+    attribute: cms.CMSAttribute = simple_cms_attribute(kind, value)  # type: ignore[no-untyped-call]
+    encoded: bytes = attribute.dump()
+    return encoded
+
+
 def _der(tag: int, content: bytes) -> bytes:
     """One DER TLV with a single-byte tag."""
     n = len(content)
@@ -46,7 +54,7 @@ def _der(tag: int, content: bytes) -> bytes:
     return bytes((tag, 0x80 | len(size))) + size + content
 
 
-class LocalTimeStamper(TimeStamper):  # type: ignore[misc]
+class LocalTimeStamper(TimeStamper):
     """Issues time-stamp tokens signed with the organisation's TSA key, in memory."""
 
     def __init__(
@@ -56,8 +64,10 @@ class LocalTimeStamper(TimeStamper):  # type: ignore[misc]
         certs_to_embed: list[x509.Certificate] | None = None,
         *,
         md_algorithm: str = "sha256",
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
-        super().__init__(include_nonce=True)
+        super().__init__(include_nonce=True)  # type: ignore[no-untyped-call]
+        self._clock = clock or (lambda: datetime.now(UTC))
         key = serialization.load_der_private_key(tsa_key.dump(), password=None)
         if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
             raise TypeError("the TSA key must be an ECDSA or RSA key")
@@ -70,10 +80,10 @@ class LocalTimeStamper(TimeStamper):  # type: ignore[misc]
             {"issuer": tsa_cert.issuer, "serial_number": tsa_cert.serial_number}
         ).dump()
         self._tsa_name = x509.GeneralName(name="directory_name", value=tsa_cert.subject)
-        self._signing_cert_attr = simple_cms_attribute(
+        self._signing_cert_attr = _attribute(
             "signing_certificate_v2", as_signing_certificate_v2(tsa_cert, self._md)
-        ).dump()
-        self._content_type_attr = simple_cms_attribute("content_type", "tst_info").dump()
+        )
+        self._content_type_attr = _attribute("content_type", "tst_info")
         self._digest_algorithm = algos.DigestAlgorithm({"algorithm": self._md}).dump()
         sig_algo = f"{self._md}_ecdsa" if isinstance(key, ec.EllipticCurvePrivateKey) else (
             f"{self._md}_rsa"
@@ -81,7 +91,7 @@ class LocalTimeStamper(TimeStamper):  # type: ignore[misc]
         self._signature_algorithm = algos.SignedDigestAlgorithm({"algorithm": sig_algo}).dump()
         certs = {c.dump(): None for c in [tsa_cert, *(certs_to_embed or [])]}
         # certificates [0] IMPLICIT CertificateSet; DER wants SET OF members sorted
-        self._certs = _der(0xA0, b"".join(sorted(certs)))
+        self._certs_der = _der(0xA0, b"".join(sorted(certs)))
 
     def _sign(self, data: bytes) -> bytes:
         algo = _HASHES[self._md]()
@@ -96,7 +106,7 @@ class LocalTimeStamper(TimeStamper):  # type: ignore[misc]
         lazily: building it through asn1crypto objects costs ~10 ms, mostly spent deep-copying
         the embedded certificates.
         """
-        when = (now or datetime.now(UTC)).astimezone(UTC)
+        when = (now or self._clock()).astimezone(UTC)
         tst_args: dict[str, Any] = {
             "version": "v1",
             "policy": TSA_POLICY,
@@ -113,9 +123,9 @@ class LocalTimeStamper(TimeStamper):  # type: ignore[misc]
         attrs = sorted(
             [
                 self._content_type_attr,
-                simple_cms_attribute("signing_time", cms.Time({"utc_time": when})).dump(),
+                _attribute("signing_time", cms.Time({"utc_time": when})),
                 self._signing_cert_attr,
-                simple_cms_attribute("message_digest", digest.finalize()).dump(),
+                _attribute("message_digest", digest.finalize()),
             ]
         )
         attrs_content = b"".join(attrs)
@@ -135,7 +145,7 @@ class LocalTimeStamper(TimeStamper):  # type: ignore[misc]
             _VERSION_3
             + _der(0x31, self._digest_algorithm)
             + encap
-            + self._certs
+            + self._certs_der
             + _der(0x31, signer_info),
         )
         token = _der(0x30, _OID_SIGNED_DATA + _der(0xA0, signed_data))

@@ -69,6 +69,8 @@ class _Run:
     def run(self, name: str, fn: Callable[[], tuple[bool, str]]) -> bool:
         try:
             ok, detail = fn()
+        except _CheckFailedError as exc:
+            ok, detail = False, str(exc)
         except Exception as exc:
             ok, detail = False, f"could not be checked: {type(exc).__name__}: {exc}"
         self.add(name, ok, detail)
@@ -84,7 +86,9 @@ def _common_name(cert: asn1_x509.Certificate) -> str:
     return str(native.get("common_name") or cert.subject.human_friendly)
 
 
-def _context(roots: list[asn1_x509.Certificate], moment: datetime | None = None) -> ValidationContext:
+def _context(
+    roots: list[asn1_x509.Certificate], moment: datetime | None = None
+) -> ValidationContext:
     return ValidationContext(
         trust_roots=roots,
         allow_fetching=False,
@@ -150,115 +154,115 @@ def _check_head_count(document: Mapping[str, Any]) -> tuple[bool, str]:
     return True, f"{len(events)} events, head {head}"
 
 
-def _sealed_input(events: list[dict[str, Any]], data: bytes, seal_start: int) -> tuple[bool, str]:
-    if not events:
-        return False, "the audit trail has no events"
-    last = events[-1]
+def _completion_record(events: list[Any]) -> tuple[int, str]:
+    """(length, sha256) recorded by the trail's final envelope:completed event."""
+    last = events[-1] if events else None
+    if not isinstance(last, Mapping):
+        raise _CheckFailedError("the audit trail has no events")
     if last.get("tag") != COMPLETED_TAG:
-        return False, (
+        raise _CheckFailedError(
             f"the last audit event is {last.get('tag')!r}, not {COMPLETED_TAG!r}: "
             "the trail is incomplete or was cut short"
         )
-    sealed = last.get("data", {}).get("sealed_input")
-    if not isinstance(sealed, dict):
-        return False, "the completion event does not record the sealed input"
+    data = last.get("data")
+    sealed = data.get("sealed_input") if isinstance(data, Mapping) else None
+    if not isinstance(sealed, Mapping):
+        raise _CheckFailedError("the completion event does not record the sealed input")
     length, expected = sealed.get("length"), sealed.get("sha256")
     if not isinstance(length, int) or not isinstance(expected, str):
-        return False, "the completion event's sealed_input is malformed"
-    if not 0 < length <= seal_start:
-        return False, f"sealed_input length {length} does not precede the seal (at {seal_start})"
-    actual = hashlib.sha256(data[:length]).hexdigest()
-    if actual != expected:
-        return False, f"SHA-256 of the first {length} bytes is {actual}, the trail says {expected}"
-    return True, f"SHA-256 of the first {length} bytes matches the trail: {actual}"
+        raise _CheckFailedError("the completion event's sealed_input is malformed")
+    return length, expected
 
 
-def verify_pdf(data: bytes, trust_roots_pem: Sequence[str]) -> VerifyReport:
-    """Check a sealed Accord PDF end to end; see the module notes."""
-    run = _Run()
-    out: dict[str, Any] = {"envelope_id": None, "signer": None, "signed_at": None,
-                           "timestamp_at": None, "events": []}
-    sig: EmbeddedPdfSignature | None = None
+class _CheckFailedError(Exception):
+    """A check failed for a reason worth telling as-is."""
 
-    def present() -> tuple[bool, str]:
-        nonlocal sig
-        reader = PdfFileReader(io.BytesIO(data), strict=False)
+
+class _PdfVerification:
+    """The state shared by the checks of one :func:`verify_pdf` call."""
+
+    def __init__(self, data: bytes, trust_roots_pem: Sequence[str]) -> None:
+        self.data = data
+        self.trust_roots_pem = trust_roots_pem
+        self.seal: EmbeddedPdfSignature | None = None
+        self.status: PdfSignatureStatus | None = None
+        self.roots: list[asn1_x509.Certificate] = []
+        self.trail: dict[str, Any] | None = None
+        self.signer: str | None = None
+        self.signed_at: datetime | None = None
+        self.timestamp_at: datetime | None = None
+        self.envelope_id: str | None = None
+        self.events: list[dict[str, Any]] = []
+
+    def _seal(self) -> EmbeddedPdfSignature:
+        if self.seal is None:
+            raise _CheckFailedError("no seal to check")
+        return self.seal
+
+    def _status(self) -> PdfSignatureStatus:
+        if self.status is None:
+            raise _CheckFailedError("the seal could not be validated")
+        return self.status
+
+    def present(self) -> tuple[bool, str]:
+        reader = PdfFileReader(io.BytesIO(self.data), strict=False)
         every = reader.embedded_signatures
         if not every:
             return False, "the PDF carries no signature"
-        sig = every[-1]
-        if sig.sig_object_type != "/Sig":
+        last = every[-1]
+        if last.sig_object_type != "/Sig":
             return False, "the last signature is a document time stamp, not the seal"
-        out["signer"] = _common_name(sig.signer_cert)
+        self.seal = last
+        self.signer = _common_name(last.signer_cert)
         return True, (
             f"{len(every)} signature(s); checking the last one, field "
-            f"{sig.field_name!r}, sealed by {out['signer']}"
+            f"{last.field_name!r}, sealed by {self.signer}"
         )
 
-    if not run.run("signature present", present) or sig is None:
-        for name in ("seal intact", "covers entire file", "chains to trusted root",
-                     "timestamp valid"):
-            run.add(name, False, "no seal to check")
-        _audit_checks(run, data, None, out)
-        return _report(run, out)
-    seal = sig
-    status: PdfSignatureStatus | None = None
-    roots: list[asn1_x509.Certificate] = []
-
-    def intact() -> tuple[bool, str]:
-        nonlocal status, roots
-        roots = _roots(trust_roots_pem)
-        status = _validate(seal, roots, None)
-        out["signed_at"] = status.signer_reported_dt
+    def intact(self) -> tuple[bool, str]:
+        seal = self._seal()
+        self.roots = _roots(self.trust_roots_pem)
+        status = self.status = _validate(seal, self.roots, None)
+        self.signed_at = status.signer_reported_dt
         if status.intact and status.valid:
             return True, f"signature cryptographically valid ({status.md_algorithm})"
         if not status.intact:
             return False, "the signed bytes were altered: the digest does not match"
         return False, "the signature value does not verify against the seal certificate"
 
-    run.run("seal intact", intact)
-
-    def coverage() -> tuple[bool, str]:
-        if status is None:
-            raise ValueError("the seal could not be validated")
+    def coverage(self) -> tuple[bool, str]:
+        status = self._status()
         if status.coverage == SignatureCoverageLevel.ENTIRE_FILE:
-            return True, f"the seal covers all {len(data):,} bytes"
+            return True, f"the seal covers all {len(self.data):,} bytes"
         level = status.coverage.name if status.coverage else "unknown"
-        extra = len(data) - _signed_end(seal)
+        extra = len(self.data) - _signed_end(self._seal())
         mod = status.modification_level.name if status.modification_level else "unknown"
         return False, (
             f"{extra:,} bytes were added after the seal (coverage {level}, "
             f"later changes rated {mod})"
         )
 
-    run.run("covers entire file", coverage)
-
-    def chain() -> tuple[bool, str]:
-        nonlocal status
-        if status is None:
-            raise ValueError("the seal could not be validated")
+    def chain(self) -> tuple[bool, str]:
+        status = self._status()
         if status.trusted and status.validation_path is not None:
             return True, f"chains to {_subject(status.validation_path[0])}"
         ts = status.timestamp_validity
         if ts is not None and ts.intact and ts.valid and ts.trusted:
-            again = _validate(seal, roots, ts.timestamp)
+            again = _validate(self._seal(), self.roots, ts.timestamp)
             if again.trusted and again.validation_path is not None:
                 return True, (
                     f"chains to {_subject(again.validation_path[0])} "
                     f"(validated at the time stamp, {ts.timestamp.isoformat()})"
                 )
-        problem = status.trust_problem_indic.name if status.trust_problem_indic else "no path"
+        indication = status.trust_problem_indic
+        problem = str(indication.standard_name) if indication is not None else "no path"
         return False, f"the seal certificate does not chain to a trusted root ({problem})"
 
-    run.run("chains to trusted root", chain)
-
-    def timestamp() -> tuple[bool, str]:
-        if status is None:
-            raise ValueError("the seal could not be validated")
-        ts = status.timestamp_validity
+    def timestamp(self) -> tuple[bool, str]:
+        ts = self._status().timestamp_validity
         if ts is None:
             return False, "the seal carries no signature time stamp"
-        out["timestamp_at"] = ts.timestamp
+        self.timestamp_at = ts.timestamp
         if not (ts.intact and ts.valid):
             return False, "the time stamp token does not verify"
         if not ts.trusted or ts.validation_path is None:
@@ -268,9 +272,65 @@ def verify_pdf(data: bytes, trust_roots_pem: Sequence[str]) -> VerifyReport:
             f"chains to {_subject(ts.validation_path[0])}"
         )
 
-    run.run("timestamp valid", timestamp)
-    _audit_checks(run, data, seal, out)
-    return _report(run, out)
+    def embedded(self) -> tuple[bool, str]:
+        if self.seal is None:
+            return False, "no seal, so no sealed audit trail"
+        trail = self.trail = _read_trail(self.data[: _signed_end(self.seal)])
+        envelope_id, events = trail.get("envelope_id"), trail.get("events")
+        self.envelope_id = envelope_id if isinstance(envelope_id, str) else None
+        self.events = events if isinstance(events, list) else []
+        return True, f"{AUDIT_ATTACHMENT} found ({len(self.events)} events)"
+
+    def audit_chain(self) -> tuple[bool, str]:
+        if self.trail is None:
+            return False, "no audit trail to check"
+        ok, detail = _check_trail_document(self.trail)
+        if ok:
+            ok, problem = _check_head_count(self.trail)
+            detail = detail if ok else problem
+        return ok, detail
+
+    def document_hash(self) -> tuple[bool, str]:
+        if self.trail is None or self.seal is None:
+            return False, "no audit trail to check"
+        try:
+            length, expected = _completion_record(self.events)
+        except _CheckFailedError as exc:
+            return False, str(exc)
+        seal_start = int(self.seal.byte_range[1])
+        if not 0 < length <= seal_start:
+            return False, f"sealed_input length {length} does not precede the seal"
+        actual = hashlib.sha256(self.data[:length]).hexdigest()
+        if actual != expected:
+            return False, (
+                f"SHA-256 of the first {length} bytes is {actual}, the trail says {expected}"
+            )
+        return True, f"SHA-256 of the first {length} bytes matches the trail: {actual}"
+
+    def report(self, run: _Run) -> VerifyReport:
+        return VerifyReport(
+            checks=run.checks,
+            envelope_id=self.envelope_id,
+            signer=self.signer,
+            signed_at=self.signed_at,
+            timestamp_at=self.timestamp_at,
+            audit_events=list(self.events),
+        )
+
+
+def verify_pdf(data: bytes, trust_roots_pem: Sequence[str]) -> VerifyReport:
+    """Check a sealed Accord PDF end to end; see the module notes."""
+    run = _Run()
+    state = _PdfVerification(data, trust_roots_pem)
+    run.run("signature present", state.present)
+    run.run("seal intact", state.intact)
+    run.run("covers entire file", state.coverage)
+    run.run("chains to trusted root", state.chain)
+    run.run("timestamp valid", state.timestamp)
+    run.run("audit trail embedded", state.embedded)
+    run.run("audit chain intact", state.audit_chain)
+    run.run("document hash matches", state.document_hash)
+    return state.report(run)
 
 
 def _signed_end(sig: EmbeddedPdfSignature) -> int:
@@ -278,87 +338,35 @@ def _signed_end(sig: EmbeddedPdfSignature) -> int:
     return start2 + len2
 
 
-def _audit_checks(
-    run: _Run, data: bytes, seal: EmbeddedPdfSignature | None, out: dict[str, Any]
-) -> None:
-    document: dict[str, Any] | None = None
-
-    def embedded() -> tuple[bool, str]:
-        nonlocal document
-        if seal is None:
-            return False, "no seal, so no sealed audit trail"
-        document = _read_trail(data[: _signed_end(seal)])
-        envelope_id = document.get("envelope_id")
-        out["envelope_id"] = envelope_id if isinstance(envelope_id, str) else None
-        events = document.get("events")
-        out["events"] = events if isinstance(events, list) else []
-        return True, f"{AUDIT_ATTACHMENT} found ({len(out['events'])} events)"
-
-    run.run("audit trail embedded", embedded)
-
-    def chain() -> tuple[bool, str]:
-        if document is None:
-            return False, "no audit trail to check"
-        ok, detail = _check_trail_document(document)
-        if ok:
-            ok, problem = _check_head_count(document)
-            detail = detail if ok else problem
-        return ok, detail
-
-    run.run("audit chain intact", chain)
-
-    def matches() -> tuple[bool, str]:
-        if document is None or seal is None:
-            return False, "no audit trail to check"
-        return _sealed_input(out["events"], data, int(seal.byte_range[1]))
-
-    run.run("document hash matches", matches)
-
-
-def _report(run: _Run, out: dict[str, Any]) -> VerifyReport:
-    return VerifyReport(
-        checks=run.checks,
-        envelope_id=out["envelope_id"],
-        signer=out["signer"],
-        signed_at=out["signed_at"],
-        timestamp_at=out["timestamp_at"],
-        audit_events=list(out["events"]),
-    )
-
-
 def verify_audit_json(data: bytes) -> VerifyReport:
     """Check a standalone exported audit trail (``accord-audit-trail/1``)."""
     run = _Run()
-    out: dict[str, Any] = {"envelope_id": None, "signer": None, "signed_at": None,
-                           "timestamp_at": None, "events": []}
-    document: dict[str, Any] | None = None
+    documents: list[dict[str, Any]] = []
 
     def parse() -> tuple[bool, str]:
-        nonlocal document
         loaded = json.loads(data.decode("utf-8"))
         if not isinstance(loaded, dict):
             return False, "not a JSON object"
-        document = loaded
-        envelope_id = loaded.get("envelope_id")
-        out["envelope_id"] = envelope_id if isinstance(envelope_id, str) else None
-        events = loaded.get("events")
-        out["events"] = events if isinstance(events, list) else []
+        documents.append(loaded)
         if loaded.get("format") != FORMAT:
             return False, f"unknown format {loaded.get('format')!r} (expected {FORMAT})"
-        return True, f"{FORMAT}, envelope {out['envelope_id']}"
+        return True, f"{FORMAT}, envelope {loaded.get('envelope_id')}"
+
+    def on_document(check: Callable[[Mapping[str, Any]], tuple[bool, str]]) -> tuple[bool, str]:
+        if not documents:
+            return False, "no audit trail to check"
+        return check(documents[0])
 
     run.run("audit trail readable", parse)
-
-    def chain() -> tuple[bool, str]:
-        if document is None:
-            return False, "no audit trail to check"
-        return _check_trail_document(document)
-
-    def head_count() -> tuple[bool, str]:
-        if document is None:
-            return False, "no audit trail to check"
-        return _check_head_count(document)
-
-    run.run("audit chain intact", chain)
-    run.run("head and count match", head_count)
-    return _report(run, out)
+    run.run("audit chain intact", lambda: on_document(_check_trail_document))
+    run.run("head and count match", lambda: on_document(_check_head_count))
+    document = documents[0] if documents else {}
+    envelope_id, events = document.get("envelope_id"), document.get("events")
+    return VerifyReport(
+        checks=run.checks,
+        envelope_id=envelope_id if isinstance(envelope_id, str) else None,
+        signer=None,
+        signed_at=None,
+        timestamp_at=None,
+        audit_events=list(events) if isinstance(events, list) else [],
+    )

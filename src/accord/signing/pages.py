@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from accord.errors import AccordError, InvalidInput
 from accord.runtime import Runtime
@@ -79,11 +80,12 @@ async def finish(request: Request, rt: Rt) -> Response:
     sig = services.SignatureInput(kind=kind, text=fields.get("signature_text"),
                                   drawn=fields.get("signature_data"))
     try:
-        services.finish(rt, _token(request, rt), fields.get("csrf_token"), values=values,
-                        signature=sig, intent=fields.get("intent") == "yes",
-                        client=_client(request))
+        # the form is read asynchronously; the (blocking) ceremony runs in the threadpool
+        await run_in_threadpool(
+            services.finish, rt, _token(request, rt), fields.get("csrf_token"), values=values,
+            signature=sig, intent=fields.get("intent") == "yes", client=_client(request))
     except InvalidInput as exc:
-        return _page(request, rt, error=exc, status=422, form=fields)
+        return await run_in_threadpool(_page, request, rt, error=exc, status=422, form=fields)
     return RedirectResponse("/sign", status_code=303)
 
 
