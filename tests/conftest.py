@@ -38,7 +38,7 @@ def postgres_or_skip() -> None:
         with eng.connect() as c:
             c.execute(text("select 1"))
         eng.dispose()
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+    except Exception as exc:
         if IN_CI:
             pytest.fail(f"PostgreSQL is required under CI=true and is not reachable: {exc}")
         pytest.skip(f"PostgreSQL not reachable: {exc}")
@@ -100,7 +100,7 @@ def empty_tables(db: Database) -> None:
             conn.execute(text("TRUNCATE " + ", ".join(tables) + " RESTART IDENTITY CASCADE"))
         else:
             for name in tables:
-                conn.execute(text(f"DELETE FROM {name}"))  # noqa: S608 - our table names
+                conn.execute(text(f"DELETE FROM {name}"))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -87,8 +87,9 @@ def envelope_body(*, recipients: list[dict[str, Any]] | None = None,
              "label": "PO number"},
             {"recipient": 1, "kind": "checkbox", "page": 1, "x": 72, "y": 740,
              "required": False, "label": "Send invoices by email"}]
+    data = pdf() if document is None else document
     return {"subject": "Support agreement", "message": "Please sign.",
-            "documents": [{"name": "agreement.pdf", "content_base64": b64(pdf() if document is None else document)}],
+            "documents": [{"name": "agreement.pdf", "content_base64": b64(data)}],
             "recipients": recipients, "fields": fields, "send": send}
 
 

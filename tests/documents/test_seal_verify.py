@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -352,3 +353,12 @@ def test_expired_seal_certificate_verifies_at_its_time_stamp(contract_pdf: bytes
     assert "validated at the time stamp" in by_name(report, "chains to trusted root")
     assert report.timestamp_at is not None
     assert abs(report.timestamp_at - sealed_then) < timedelta(seconds=1)
+
+
+def test_mismatched_identity_is_refused(identity: Identity, other_identity: Identity) -> None:
+    broken = replace(identity, signing_key_der=other_identity.signing_key_der)
+    with pytest.raises(SealError) as info:
+        Sealer(broken)
+    assert info.value.code == "seal_bad_identity"
+    with pytest.raises(SealError):
+        Sealer(replace(identity, signing_cert_pem="no certificate here"))

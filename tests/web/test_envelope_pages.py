@@ -165,11 +165,14 @@ def test_form_errors_rerender_with_the_values_kept(rt: Runtime, client: TestClie
         (_form(token, [ANN]), [], "Choose at least one PDF document."),
         (_form(token, [ANN], subject="  "), _files(signable_pdf()),
          "subject must be 1-300 characters"),
-        (_form(token, [{**ANN, "anchor": "Nowhere:"}]), _files(signable_pdf()),
-         "was not found"),
+        (_form(token, [BLANK, {**ANN, "anchor": "Nowhere:"}]), _files(signable_pdf()),
+         "Recipient row 2: anchor text &#39;Nowhere:&#39; was not found in the first "
+         "document"),
+        (_form(token, [{**ANN, "email": "not-an-address"}]), _files(signable_pdf()),
+         "Recipient row 1: a name and a valid email are required"),
         (_form(token, [{**ANN, "order": "first"}]), _files(signable_pdf()),
          "routing order must be a whole number"),
-        (_form(token, [ANN]), _files(b"%PDF-1.4 not really"), "doc0.pdf"),
+        (_form(token, [ANN]), _files(b"%PDF-1.4 not really"), "Document 1 (doc0.pdf)"),
         (_form(token, [{**ANN, "role": "cc", "anchor": ""}]), _files(signable_pdf()),
          "at least one signer or approver"),
     ]
@@ -181,8 +184,8 @@ def test_form_errors_rerender_with_the_values_kept(rt: Runtime, client: TestClie
         assert "choose the PDF files again" in r.text
         assert f'value="{data["subject"]}"' in r.text
         assert "Please sign by Friday." in r.text
-        if data["recipient_email"][0]:
-            assert f'value="{data["recipient_email"][0]}"' in r.text
+        for email in data["recipient_email"]:
+            assert f'value="{email}"' in r.text
     assert envelopes.list_envelopes(rt, agent.principal).total == 0
 
 
@@ -258,3 +261,26 @@ def test_list_paginates_and_rejects_unknown_statuses(rt: Runtime, client: TestCl
     r = client.get("/console", params={"status": "bogus"})
     assert r.status_code == 422
     assert "unknown status" in r.text
+
+
+def test_compliance_reads_but_does_not_send_void_or_read_mail(
+        rt: Runtime, client: TestClient, agent: Member,
+        new_client: Callable[[], TestClient]) -> None:
+    token = login(client, agent)
+    env_id = _create(client, token, send_now=False)
+    auditor = member(rt, role="compliance", org_id=agent.org_id)
+    browser = new_client()
+    auditor_token = login(browser, auditor)
+    listing = browser.get("/console").text
+    assert env_id in listing
+    assert "/console/envelopes/new" not in listing
+    assert "/console/mailbox" not in listing
+    detail = browser.get(f"/console/envelopes/{env_id}").text
+    assert "envelope:created" in detail
+    assert 'id="send"' not in detail
+    assert 'id="void"' not in detail
+    assert browser.get("/console/envelopes/new").status_code == 403
+    assert browser.get("/console/mailbox").status_code == 403
+    r = browser.post(f"/console/envelopes/{env_id}/send", data={"csrf_token": auditor_token})
+    assert r.status_code == 403
+    assert envelopes.get(rt, agent.principal, env_id).status == "draft"

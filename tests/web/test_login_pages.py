@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import pytest
 from fastapi.testclient import TestClient
 
+from accord.app import create_app
+from accord.runtime import Runtime
 from accord.web.deps import SESSION_COOKIE
 from tests.factories import PASSWORD, Member
 from tests.web.conftest import HTML, csrf_of, login
@@ -118,3 +121,19 @@ def test_pages_follow_the_csp(client: TestClient, agent: Member) -> None:
     assert "font-family" in css.text
     assert csrf_of(client.get("/console").text)
     assert client.get("/console", headers=HTML).headers["cache-control"] == "no-store"
+
+
+def test_behind_https_the_cookie_is_secure_and_host_prefixed(rt: Runtime,
+                                                             agent: Member) -> None:
+    secure = dataclasses.replace(rt, settings=rt.settings.model_copy(
+        update={"secure_cookies": True, "session_hours": 2}))
+    client = TestClient(create_app(secure), base_url="https://testserver", headers=HTML)
+    r = client.post("/login", data={"email": agent.email, "password": PASSWORD},
+                    follow_redirects=False)
+    assert r.status_code == 303
+    cookie = r.headers["set-cookie"].lower()
+    assert cookie.startswith(f"__host-{SESSION_COOKIE}=")
+    assert "; secure" in cookie
+    assert "max-age=7200" in cookie
+    assert "domain=" not in cookie
+    assert client.get("/console").status_code == 200

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from accord.accounts import services
+from accord.accounts.domain import Permission, allowed
 from accord.accounts.services import Principal
 from accord.errors import Forbidden, Unauthorized
 from accord.web.deps import SESSION_COOKIE, Rt, console_principal, cookie_name
@@ -39,8 +40,12 @@ class Console:
 
     def context(self, nav: str = "") -> dict[str, Any]:
         """Template variables for ``base.html``'s header and navigation."""
+        role = self.principal.role
+        can = {"send": allowed(role, Permission.ENVELOPE_SEND),
+               "void": allowed(role, Permission.ENVELOPE_VOID),
+               "mailbox": allowed(role, Permission.MAILBOX_READ)}
         return {"user": self.principal, "csrf_token": self.csrf_token,
-                "org_name": self.org_name, "nav": nav}
+                "org_name": self.org_name, "nav": nav, "can": can}
 
     def check_csrf(self, submitted: str) -> None:
         """Refuse a form whose hidden ``csrf_token`` is not this session's (403)."""

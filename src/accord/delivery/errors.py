@@ -12,15 +12,15 @@ class DeliveryError(errors.AccordError):
     """Base of every error the delivery feature raises at its boundary."""
 
 
-class NotFound(DeliveryError, errors.NotFound):  # noqa: N818 - the house's error names
+class NotFound(DeliveryError, errors.NotFound):
     """No such message in this organisation."""
 
 
-class InvalidState(DeliveryError, errors.Conflict):  # noqa: N818 - the house's error names
+class InvalidState(DeliveryError, errors.Conflict):
     """The message is not in a state that allows the requested change."""
 
 
-class PermanentFailure(DeliveryError):  # noqa: N818 - named by the handler contract
+class PermanentFailure(DeliveryError):
     """Retrying cannot help: the outbox message goes dead at once."""
 
 

@@ -19,12 +19,13 @@ What a seal is, exactly (and what :mod:`accord.documents.verify` checks):
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import threading
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
-from asn1crypto import keys, pem
+from asn1crypto import cms, core, keys, pem
 from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -32,14 +33,18 @@ from pyhanko.pdf_utils import generic, misc
 from pyhanko.pdf_utils.embed import EmbeddedFileObject, EmbeddedFileParams, FileSpec, embed_file
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
-from pyhanko.sign.general import SigningError
+from pyhanko.sign.general import SigningError, as_signing_certificate_v2
+from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
+from pyhanko.sign.timestamps.api import TimeStamper
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from accord.documents.pki import Identity
-from accord.documents.tsa import LocalTimeStamper
+from accord.documents.tsa import LocalTimeStamper, attribute_der, der
 
 SEAL_FIELD = "AccordSeal"
+_CONTENT_TYPE_DATA = attribute_der("content_type", "data")
+_OID_SIGNATURE_TIME_STAMP = core.ObjectIdentifier("1.2.840.113549.1.9.16.2.14").dump()
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "sha256": hashes.SHA256,
     "sha384": hashes.SHA384,
@@ -71,7 +76,16 @@ def load_certificates(pem_text: str) -> list[asn1_x509.Certificate]:
 
 
 class _SealSigner(signers.SimpleSigner):
-    """SimpleSigner that keeps its ECDSA key loaded (the stock one reloads it per signature)."""
+    """SimpleSigner tuned for sealing: same CMS output, a fraction of the asn1crypto work.
+
+    * the ECDSA key is loaded once (the stock signer reloads it for every signature);
+    * for PAdES signatures the signed attributes (content-type, message-digest,
+      signing-certificate-v2: exactly the set pyHanko builds) are assembled from pre-encoded
+      DER, and the signature time stamp comes straight from the in-process TSA as DER.
+      asn1crypto objects loaded from DER are copied and re-encoded cheaply, whereas the
+      ones pyHanko builds from Python values are deep-copied at every nesting level.
+    Anything unusual (CAdES extras, other content types, dry runs) goes the stock way.
+    """
 
     def __init__(
         self,
@@ -83,7 +97,15 @@ class _SealSigner(signers.SimpleSigner):
             signing_cert=signing_cert, signing_key=signing_key, cert_registry=cert_registry
         )
         loaded = serialization.load_der_private_key(signing_key.dump(), password=None)
+        public = loaded.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        if public != signing_cert.public_key.dump():
+            raise ValueError("the signing key does not belong to the signing certificate")
         self._ec_key = loaded if isinstance(loaded, ec.EllipticCurvePrivateKey) else None
+        self._signing_cert_v2 = attribute_der(
+            "signing_certificate_v2", as_signing_certificate_v2(signing_cert)
+        )
 
     def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:
         digest = _HASHES.get(digest_algorithm.lower())
@@ -91,6 +113,56 @@ class _SealSigner(signers.SimpleSigner):
             result: bytes = super().sign_raw(data, digest_algorithm)
             return result
         return self._ec_key.sign(data, ec.ECDSA(digest()))
+
+    async def signed_attrs(  # noqa: PLR0917 - overrides pyHanko's positional signature
+        self,
+        data_digest: bytes,
+        digest_algorithm: str,
+        attr_settings: PdfCMSSignedAttributes | None = None,
+        content_type: str = "data",
+        use_pades: bool = False,
+        timestamper: TimeStamper | None = None,
+        dry_run: bool = False,
+        is_pdf_sig: bool = True,
+    ) -> cms.CMSAttributes:
+        plain = attr_settings is None or (
+            attr_settings.cades_signed_attrs is None and attr_settings.adobe_revinfo_attr is None
+        )
+        if not (use_pades and is_pdf_sig and plain and content_type == "data"
+                and self.signed_attr_prov_spec is None):
+            attrs: cms.CMSAttributes = await super().signed_attrs(
+                data_digest, digest_algorithm, attr_settings=attr_settings,
+                content_type=content_type, use_pades=use_pades, timestamper=timestamper,
+                dry_run=dry_run, is_pdf_sig=is_pdf_sig,
+            )
+            return attrs
+        encoded = sorted(
+            [_CONTENT_TYPE_DATA, attribute_der("message_digest", data_digest),
+             self._signing_cert_v2]
+        )
+        loaded: cms.CMSAttributes = cms.CMSAttributes.load(der(0x31, b"".join(encoded)))
+        return loaded
+
+    async def unsigned_attrs(
+        self,
+        digest_algorithm: str,
+        signature: bytes,
+        signed_attrs: cms.CMSAttributes,
+        timestamper: TimeStamper | None = None,
+        dry_run: bool = False,
+    ) -> cms.CMSAttributes | None:
+        if (not isinstance(timestamper, LocalTimeStamper) or dry_run
+                or self.unsigned_attr_prov_spec is not None):
+            attrs: cms.CMSAttributes | None = await super().unsigned_attrs(
+                digest_algorithm, signature, signed_attrs, timestamper=timestamper,
+                dry_run=dry_run,
+            )
+            return attrs
+        digest = hashlib.new(digest_algorithm, signature).digest()
+        token = timestamper.token_for_digest(digest, digest_algorithm)
+        attribute = der(0x30, _OID_SIGNATURE_TIME_STAMP + der(0x31, token))
+        loaded: cms.CMSAttributes = cms.CMSAttributes.load(der(0x31, attribute))
+        return loaded
 
 
 class Sealer:

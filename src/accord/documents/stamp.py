@@ -254,6 +254,7 @@ def stamp_pdf(data: bytes, stamps: Sequence[Stamp]) -> bytes:
     for stamp in stamps:
         by_page[stamp.page].append(stamp)
     image_cache: dict[int, IndirectObject] = {}
+    font_refs: dict[Font, IndirectObject] = {}
     opening: IndirectObject | None = None
     for page_no, page_stamps in sorted(by_page.items()):
         page = pages[page_no - 1]
@@ -269,7 +270,9 @@ def stamp_pdf(data: bytes, stamps: Sequence[Stamp]) -> bytes:
         overlay = _Overlay(writer, taken)
         body = b"".join(_stamp_ops(overlay, s, image_cache) for s in page_stamps)
         for font, name in overlay.fonts.items():
-            fonts[NameObject("/" + name)] = _font_object(writer, font)
+            if font not in font_refs:
+                font_refs[font] = _font_object(writer, font)
+            fonts[NameObject("/" + name)] = font_refs[font]
         for name, ref in overlay.images.values():
             xobjects[NameObject("/" + name)] = ref
         matrix = b" ".join(num(v) for v in geo.matrix())

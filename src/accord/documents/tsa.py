@@ -21,8 +21,9 @@ from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 from pyhanko.sign.general import as_signing_certificate_v2, simple_cms_attribute
 from pyhanko.sign.timestamps.api import TimeStamper
 
-# The policy under which tokens are issued: a private arc; Accord's TSA is local-only.
-TSA_POLICY = "1.3.6.1.4.1.4146.2.2"
+# The policy under which Accord's local TSA issues tokens: a UUID-derived OID (ITU-T X.667,
+# arc 2.25), so no registered enterprise number is borrowed.
+TSA_POLICY = "2.25.308802833101376881256391265408877437097"
 
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "sha256": hashes.SHA256,
@@ -38,14 +39,14 @@ _OID_TST_INFO = core.ObjectIdentifier("1.2.840.113549.1.9.16.1.4").dump()
 _OID_SIGNED_DATA = core.ObjectIdentifier("1.2.840.113549.1.7.2").dump()
 
 
-def _attribute(kind: str, value: object) -> bytes:
+def attribute_der(kind: str, value: object) -> bytes:
     """One DER-encoded CMS attribute with a single value."""
     attribute: cms.CMSAttribute = simple_cms_attribute(kind, value)  # type: ignore[no-untyped-call]
     encoded: bytes = attribute.dump()
     return encoded
 
 
-def _der(tag: int, content: bytes) -> bytes:
+def der(tag: int, content: bytes) -> bytes:
     """One DER TLV with a single-byte tag."""
     n = len(content)
     if n < 0x80:
@@ -80,10 +81,10 @@ class LocalTimeStamper(TimeStamper):
             {"issuer": tsa_cert.issuer, "serial_number": tsa_cert.serial_number}
         ).dump()
         self._tsa_name = x509.GeneralName(name="directory_name", value=tsa_cert.subject)
-        self._signing_cert_attr = _attribute(
+        self._signing_cert_attr = attribute_der(
             "signing_certificate_v2", as_signing_certificate_v2(tsa_cert, self._md)
         )
-        self._content_type_attr = _attribute("content_type", "tst_info")
+        self._content_type_attr = attribute_der("content_type", "tst_info")
         self._digest_algorithm = algos.DigestAlgorithm({"algorithm": self._md}).dump()
         sig_algo = f"{self._md}_ecdsa" if isinstance(key, ec.EllipticCurvePrivateKey) else (
             f"{self._md}_rsa"
@@ -91,7 +92,7 @@ class LocalTimeStamper(TimeStamper):
         self._signature_algorithm = algos.SignedDigestAlgorithm({"algorithm": sig_algo}).dump()
         certs = {c.dump(): None for c in [tsa_cert, *(certs_to_embed or [])]}
         # certificates [0] IMPLICIT CertificateSet; DER wants SET OF members sorted
-        self._certs_der = _der(0xA0, b"".join(sorted(certs)))
+        self._certs_der = der(0xA0, b"".join(sorted(certs)))
 
     def _sign(self, data: bytes) -> bytes:
         algo = _HASHES[self._md]()
@@ -100,57 +101,74 @@ class LocalTimeStamper(TimeStamper):
         return self._key.sign(data, PKCS1v15(), algo)
 
     def issue(self, req: tsp.TimeStampReq, *, now: datetime | None = None) -> tsp.TimeStampResp:
-        """Answer one time-stamp request (always granted).
+        """Answer one RFC 3161 time-stamp request (always granted)."""
+        nonce = req["nonce"] if req["nonce"].native is not None else None
+        token = self.token(req["message_imprint"], nonce=nonce, now=now)
+        resp: tsp.TimeStampResp = tsp.TimeStampResp.load(der(0x30, _GRANTED + token))
+        return resp
 
-        The response is assembled as DER from pre-encoded constant parts and parsed back
-        lazily: building it through asn1crypto objects costs ~10 ms, mostly spent deep-copying
-        the embedded certificates.
+    def token_for_digest(self, digest: bytes, md_algorithm: str) -> bytes:
+        """A DER time-stamp token (CMS ContentInfo) over an already computed digest."""
+        imprint = tsp.MessageImprint(
+            {"hash_algorithm": {"algorithm": md_algorithm}, "hashed_message": digest}
+        )
+        return self.token(imprint)
+
+    def token(
+        self,
+        imprint: tsp.MessageImprint,
+        *,
+        nonce: core.Integer | None = None,
+        now: datetime | None = None,
+    ) -> bytes:
+        """The DER time-stamp token for a message imprint.
+
+        Assembled as DER from pre-encoded constant parts: building it through asn1crypto
+        objects costs ~10 ms, mostly spent deep-copying the embedded certificates.
         """
         when = (now or self._clock()).astimezone(UTC)
         tst_args: dict[str, Any] = {
             "version": "v1",
             "policy": TSA_POLICY,
-            "message_imprint": req["message_imprint"],
+            "message_imprint": imprint,
             "serial_number": int.from_bytes(os.urandom(15), "big") | 1,
             "gen_time": when,
             "tsa": self._tsa_name,
         }
-        if req["nonce"].native is not None:
-            tst_args["nonce"] = req["nonce"]
+        if nonce is not None:
+            tst_args["nonce"] = nonce
         tst_info_der = tsp.TSTInfo(tst_args).dump()
         digest = hashes.Hash(_HASHES[self._md]())
         digest.update(tst_info_der)
         attrs = sorted(
             [
                 self._content_type_attr,
-                _attribute("signing_time", cms.Time({"utc_time": when})),
+                attribute_der("signing_time", cms.Time({"utc_time": when})),
                 self._signing_cert_attr,
-                _attribute("message_digest", digest.finalize()),
+                attribute_der("message_digest", digest.finalize()),
             ]
         )
         attrs_content = b"".join(attrs)
-        signature = self._sign(_der(0x31, attrs_content))
-        signer_info = _der(
+        signature = self._sign(der(0x31, attrs_content))
+        signer_info = der(
             0x30,
             _VERSION_1
             + self._sid
             + self._digest_algorithm
-            + _der(0xA0, attrs_content)
+            + der(0xA0, attrs_content)
             + self._signature_algorithm
-            + _der(0x04, signature),
+            + der(0x04, signature),
         )
-        encap = _der(0x30, _OID_TST_INFO + _der(0xA0, _der(0x04, tst_info_der)))
-        signed_data = _der(
+        encap = der(0x30, _OID_TST_INFO + der(0xA0, der(0x04, tst_info_der)))
+        signed_data = der(
             0x30,
             _VERSION_3
-            + _der(0x31, self._digest_algorithm)
+            + der(0x31, self._digest_algorithm)
             + encap
             + self._certs_der
-            + _der(0x31, signer_info),
+            + der(0x31, signer_info),
         )
-        token = _der(0x30, _OID_SIGNED_DATA + _der(0xA0, signed_data))
-        resp: tsp.TimeStampResp = tsp.TimeStampResp.load(_der(0x30, _GRANTED + token))
-        return resp
+        return der(0x30, _OID_SIGNED_DATA + der(0xA0, signed_data))
 
     async def async_request_tsa_response(self, req: tsp.TimeStampReq) -> tsp.TimeStampResp:
         return self.issue(req)

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from accord.accounts.domain import Permission
 from accord.accounts.pages import ConsoleUser
 from accord.documents import services as documents
 from accord.documents.pdf import DocumentError, inspect_pdf
@@ -31,7 +32,8 @@ from accord.web.templating import render
 router = APIRouter(prefix="/console", include_in_schema=False)
 
 PAGE_SIZE = 25
-MIN_ROWS, MAX_ROWS = 3, 20
+MIN_ROWS, MAX_ROWS = 3, 20  # rows the form offers
+MAX_RECIPIENTS = 100  # rows a (hand-made) form may post, as the API allows
 # Field placement, in PDF points from the page's top-left corner (see the form's help).
 DATE_OFFSET_X = 180.0  # the date_signed field sits this far right of a signature anchor
 DEFAULT_X, DEFAULT_Y = 72.0, 650.0  # first un-anchored signature, last page, bottom area
@@ -39,6 +41,7 @@ DEFAULT_COLUMN, DEFAULT_ROW = 250.0, 60.0  # then two per row, rows going up the
 STATUSES = [s.value for s in EnvelopeStatus]
 ROLES = [r.value for r in RecipientRole]
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+_INDEXED = re.compile(r"^(fields|recipients|documents)\[(\d+)\]")
 
 
 # -- the new-envelope form ----------------------------------------------------------------
@@ -66,19 +69,21 @@ class EnvelopeForm:
     send_now: bool = True
     rows: list[RecipientRow] = field(default_factory=list)
 
-    def padded(self, minimum: int) -> list[RecipientRow]:
-        return self.rows + [RecipientRow() for _ in range(minimum - len(self.rows))]
+    def padded(self, count: int) -> list[RecipientRow]:
+        return (self.rows + [RecipientRow() for _ in range(count - len(self.rows))])[:count]
 
 
 def _rows(names: Sequence[str], emails: Sequence[str], roles: Sequence[str],
           orders: Sequence[str], anchors: Sequence[str]) -> list[RecipientRow]:
-    rows = [RecipientRow(n or "", e or "", r or RecipientRole.SIGNER.value, o or "1", a or "")
+    return [RecipientRow(n or "", e or "", r or RecipientRole.SIGNER.value, o or "1", a or "")
             for n, e, r, o, a in zip_longest(names, emails, roles, orders, anchors)]
-    return rows[:MAX_ROWS]
 
 
 def _recipients(rows: Sequence[RecipientRow]) -> list[services.RecipientInput]:
     """The non-blank rows as recipients (InvalidInput names the row at fault)."""
+    if len(rows) > MAX_RECIPIENTS:
+        raise InvalidInput(f"At most {MAX_RECIPIENTS} recipient rows.",
+                           code="too_many_recipients")
     out = []
     for number, row in enumerate(rows, start=1):
         if row.blank:
@@ -103,11 +108,10 @@ def _recipients(rows: Sequence[RecipientRow]) -> list[services.RecipientInput]:
     return out
 
 
-def _last_page(data: bytes, settings_max_bytes: int, settings_max_pages: int) -> int:
+def _last_page(data: bytes, *, max_bytes: int, max_pages: int) -> int:
     """The first document's page count (1 when unreadable: create() reports why)."""
     try:
-        return inspect_pdf(data, max_bytes=settings_max_bytes,
-                           max_pages=settings_max_pages).page_count
+        return inspect_pdf(data, max_bytes=max_bytes, max_pages=max_pages).page_count
     except DocumentError:
         return 1
 
@@ -134,6 +138,26 @@ def _fields(rows: Sequence[RecipientRow], recipients: Sequence[services.Recipien
                                     y=DEFAULT_Y - row * DEFAULT_ROW))
             unanchored += 1
     return out
+
+
+def _in_form_terms(exc: AccordError, row_numbers: Sequence[int],
+                   fields: Sequence[FieldRequest]) -> AccordError:
+    """The service's error with its list indexes ("fields[2]") put as the form shows them
+    ("Recipient row 3")."""
+
+    def where(match: re.Match[str]) -> str:
+        kind, index = match.group(1), int(match.group(2))
+        if kind == "documents":
+            return f"Document {index + 1}"
+        if kind == "fields" and index < len(fields):
+            index = fields[index].recipient
+        if index < len(row_numbers):
+            return f"Recipient row {row_numbers[index]}"
+        return match.group(0)
+
+    message = _INDEXED.sub(where, exc.message, count=1)
+    message = message.replace("in document 0", "in the first document")
+    return type(exc)(message, code=exc.code, details=exc.details)
 
 
 def _read_uploads(uploads: Sequence[UploadFile], max_bytes: int) -> list[services.DocumentInput]:
@@ -178,6 +202,7 @@ def envelope_list(request: Request, rt: Rt, console: ConsoleUser,
 @router.get("/envelopes/new", response_class=HTMLResponse)
 def new_envelope(request: Request, console: ConsoleUser,
                  rows: Annotated[str, Query()] = "") -> HTMLResponse:
+    console.principal.require(Permission.ENVELOPE_SEND)
     count = min(MAX_ROWS, max(MIN_ROWS, _int(rows, MIN_ROWS)))
     return _form_page(request, console, EnvelopeForm(), rows=count)
 
@@ -202,6 +227,7 @@ def create_envelope(
                                    recipient_order, recipient_anchor))
     s = rt.settings
     actor = services.staff_actor(console.principal, client_ip(request), user_agent(request))
+    fields: list[FieldRequest] = []
     try:
         docs = _read_uploads(documents_, s.max_document_bytes)
         if not docs:
@@ -210,16 +236,20 @@ def create_envelope(
         if form.send_now and all(r.role is RecipientRole.CC for r in recipients):
             raise InvalidInput("An envelope needs at least one signer or approver.",
                                code="no_signers")
-        last_page = _last_page(docs[0].data, s.max_document_bytes, s.max_document_pages)
+        last_page = _last_page(docs[0].data, max_bytes=s.max_document_bytes,
+                               max_pages=s.max_document_pages)
+        fields = _fields(form.rows, recipients, last_page)
         envelope_id = services.create(
             rt, console.principal, subject=subject, message=message, documents=docs,
-            recipients=recipients, fields=_fields(form.rows, recipients, last_page),
-            actor=actor)
+            recipients=recipients, fields=fields, actor=actor)
     except AccordError as exc:
         if exc.status not in (413, 422):
             raise
-        return _form_page(request, console, form, rows=max(MIN_ROWS, len(form.rows)),
-                          error=exc, status_code=exc.status)
+        row_numbers = [n for n, row in enumerate(form.rows, start=1) if not row.blank]
+        return _form_page(request, console, form,
+                          rows=min(MAX_RECIPIENTS, max(MIN_ROWS, len(form.rows))),
+                          error=_in_form_terms(exc, row_numbers, fields),
+                          status_code=exc.status)
     target = f"/console/envelopes/{envelope_id}"
     if form.send_now:
         try:

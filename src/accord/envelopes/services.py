@@ -12,15 +12,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from accord.accounts.domain import Permission
 from accord.accounts.services import Principal
 from accord.audit import services as audit
 from accord.delivery.services import enqueue
-from accord.documents.pdf import DocumentError, inspect_pdf
+from accord.documents.pdf import DocumentError, PdfInfo, inspect_pdf
 from accord.envelopes.domain import (
     EnvelopeState,
     EnvelopeStatus,
@@ -30,7 +30,7 @@ from accord.envelopes.domain import (
     TransitionError,
 )
 from accord.envelopes.models import Document, Envelope, Field, Recipient
-from accord.envelopes.placement import FieldRequest, place
+from accord.envelopes.placement import Box, FieldRequest, place
 from accord.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from accord.runtime import Runtime
 
@@ -275,14 +275,9 @@ def notify(session: Session, env: Envelope, recipient_ids: Sequence[str],
 # -- commands --------------------------------------------------------------------------
 
 
-def create(rt: Runtime, principal: Principal, *, subject: str, message: str = "",
-           documents: Sequence[DocumentInput], recipients: Sequence[RecipientInput],
-           fields: Sequence[FieldRequest], expires_in_days: int = 120,
-           actor: Actor | None = None) -> str:
-    """Validate everything, then store a draft envelope. Nothing is written on error."""
-    principal.require(Permission.ENVELOPE_SEND)
+def _check_header(rt: Runtime, *, subject: str, documents: Sequence[DocumentInput],
+                  recipients: Sequence[RecipientInput], expires_in_days: int) -> None:
     s = rt.settings
-    subject = subject.strip()
     if not subject or len(subject) > 300:
         raise InvalidInput("subject must be 1-300 characters", code="invalid_subject")
     if not documents:
@@ -293,6 +288,15 @@ def create(rt: Runtime, principal: Principal, *, subject: str, message: str = ""
         raise InvalidInput("an envelope needs recipients", code="no_recipients")
     if not 1 <= expires_in_days <= 365:
         raise InvalidInput("expires_in_days must be 1-365", code="invalid_expiry")
+
+
+def _validate(rt: Runtime, *, subject: str, documents: Sequence[DocumentInput],
+              recipients: Sequence[RecipientInput], fields: Sequence[FieldRequest],
+              expires_in_days: int) -> tuple[list[PdfInfo], list[tuple[FieldRequest, list[Box]]]]:
+    """Every check of a new envelope, before anything is written."""
+    _check_header(rt, subject=subject, documents=documents, recipients=recipients,
+                  expires_in_days=expires_in_days)
+    s = rt.settings
     infos = []
     for i, doc in enumerate(documents):
         try:
@@ -321,7 +325,20 @@ def create(rt: Runtime, principal: Principal, *, subject: str, message: str = ""
                                code="field_bad_document")
         info = infos[f.document]
         boxes.append((f, place(f, i, documents[f.document].data, info.page_sizes)))
+    return infos, boxes
 
+
+def create(rt: Runtime, principal: Principal, *, subject: str, message: str = "",
+           documents: Sequence[DocumentInput], recipients: Sequence[RecipientInput],
+           fields: Sequence[FieldRequest], expires_in_days: int = 120,
+           actor: Actor | None = None) -> str:
+    """Validate everything, then store a draft envelope. Nothing is written on error
+    (document blobs are content-addressed: one stored before a failed commit is harmless
+    and is reused by the next upload of the same bytes)."""
+    principal.require(Permission.ENVELOPE_SEND)
+    subject = subject.strip()
+    infos, boxes = _validate(rt, subject=subject, documents=documents, recipients=recipients,
+                             fields=fields, expires_in_days=expires_in_days)
     now = rt.now()
     blob_keys = [rt.blobs.put(d.data) for d in documents]
     actor = actor or staff_actor(principal)
@@ -344,7 +361,7 @@ def create(rt: Runtime, principal: Principal, *, subject: str, message: str = ""
                               status=RecipientStatus.CREATED.value,
                               auth_method="email_link")
                     for r in recipients]
-        uow.session.add_all(doc_rows + rec_rows)
+        uow.session.add_all([*doc_rows, *rec_rows])
         uow.session.flush()
         for req, placed in boxes:
             for b in placed:

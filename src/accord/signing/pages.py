@@ -5,7 +5,7 @@ signature; typing one works without JavaScript)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -44,7 +44,7 @@ def open_link(token: str, request: Request, rt: Rt) -> Response:
 def _page(request: Request, rt: Runtime, *, error: AccordError | None = None,
           status: int = 200, form: dict[str, str] | None = None) -> Response:
     v = services.view(rt, _token(request, rt), _client(request))
-    ctx = {"v": v, "d": disclosure, "error": error, "form": form or {}}
+    ctx: dict[str, Any] = {"v": v, "d": disclosure, "error": error, "form": form or {}}
     if v.finished:
         return render(request, "signing/done.html", **ctx)
     if v.envelope_status != "sent":
