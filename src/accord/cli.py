@@ -52,6 +52,7 @@ def serve(host: Annotated[str | None, typer.Option(help="Bind address (ACCORD_HO
     import uvicorn
 
     from accord.app import create_app
+    from accord.logs import install
 
     rt = _runtime()
     creds = prepare(rt)
@@ -68,7 +69,11 @@ def serve(host: Annotated[str | None, typer.Option(help="Bind address (ACCORD_HO
         out.print(f"Demo organisation seeded. Log in as [bold]{creds.email}[/bold] with "
                   f"password [bold]{creds.password}[/bold]")
         out.print(f"API key (shown once, also in {cred_file}): {creds.api_key}")
-    uvicorn.run(create_app(rt), host=h, port=p, log_level="info")
+    config = uvicorn.Config(create_app(rt), host=h, port=p, log_level="info")
+    server = uvicorn.Server(config)
+    config.load()  # configures uvicorn's loggers; add the token filter after that
+    install()
+    server.run()
 
 
 @app.command()

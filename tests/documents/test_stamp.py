@@ -8,7 +8,7 @@ from PIL import Image
 from pypdf import PdfReader, PdfWriter
 from pypdf.generic import NameObject, NumberObject
 
-from accord.documents.drawing import Font, encode, load_png, wrap
+from accord.documents.drawing import Font, RawPdf, encode, font_dict, load_png, wrap
 from accord.documents.pdf import DocumentError, find_anchors, inspect_pdf, render_page_png
 from accord.documents.stamp import Stamp, stamp_pdf
 
@@ -161,3 +161,31 @@ def test_stamping_is_fast(contract_pdf: bytes) -> None:
     for _ in range(10):
         stamp_pdf(contract_pdf, stamps)
     assert (time.perf_counter() - start) / 10 < 0.05  # typically ~4 ms
+
+
+def inherited_resources_pdf() -> bytes:
+    """Resources, MediaBox and Rotate on the /Pages node (inherited); /AccF1 already used."""
+    pdf = RawPdf()
+    font = pdf.add(font_dict(Font.COURIER))
+    content = pdf.add_stream(b"", b"BT /AccF1 12 Tf 72 700 Td (Inherited hello) Tj ET")
+    pages = pdf.reserve()
+    page = pdf.add(b"<</Type/Page/Parent %d 0 R/Contents %d 0 R>>" % (pages, content))
+    pdf.put(pages, b"<</Type/Pages/Count 1/Kids[%d 0 R]/MediaBox[0 0 612 792]/Rotate 90"
+            b"/Resources<</Font<</AccF1 %d 0 R>>>>>>" % (page, font))
+    return pdf.to_bytes(pdf.add(b"<</Type/Catalog/Pages %d 0 R>>" % pages))
+
+
+def test_inherited_resources_and_name_clashes() -> None:
+    original = inherited_resources_pdf()
+    assert "Inherited hello" in page_text(original, 1)
+    assert inspect_pdf(original, **LIMITS).page_sizes == [(792.0, 612.0)]
+    out = stamp_pdf(original, [Stamp(1, 72, 600, 200, 16, "text", text="Stamped here")])
+    text = page_text(out, 1)
+    assert "Inherited hello" in text
+    assert "Stamped here" in text
+    fonts = PdfReader(io.BytesIO(out)).pages[0]["/Resources"]["/Font"]
+    assert fonts["/AccF1"]["/BaseFont"] == "/Courier"
+    assert fonts["/AccF2"]["/BaseFont"] == "/Helvetica"
+    hit = find_anchors(out, "Stamped here")[0]  # drawn upright in the turned page's space
+    assert hit.x == pytest.approx(74, abs=1.0)
+    assert 600 < hit.y < 616

@@ -64,7 +64,7 @@ def test_two_signers_in_order_and_a_cc_complete_and_seal(rt: Runtime,
 
     trail = client.get(f"/api/v1/envelopes/{env['id']}/audit", headers=m.auth).json()
     tags = [e["tag"] for e in trail["events"]]
-    for tag in ("envelope:created", "envelope:sent", "recipient:link_opened",
+    for tag in ("envelope:created", "envelope:sent", "recipient:delivered", "recipient:link_opened",
                 "recipient:consented", "recipient:viewed", "recipient:field_filled",
                 "recipient:signed", "envelope:completed", "document:sealed",
                 "document:downloaded"):

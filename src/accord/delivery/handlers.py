@@ -22,11 +22,14 @@ from accord.delivery.mail import Email
 from accord.runtime import Runtime
 
 Handler = Callable[[Runtime, dict[str, Any]], Email | None]
+# Called after a handler's email was handed to the mail server (e.g. to audit "delivered").
+Delivered = Callable[[Runtime, dict[str, Any]], None]
 
 EMAIL = "email"
 
 _lock = threading.Lock()
 _handlers: dict[str, Handler] = {}
+_delivered: dict[str, Delivered] = {}
 
 
 def check_kind(kind: str) -> None:
@@ -34,8 +37,10 @@ def check_kind(kind: str) -> None:
         raise DeliveryError(f"an outbox kind is 1-{MAX_KIND_LEN} characters without padding")
 
 
-def register(kind: str, handler: Handler, *, replace: bool = False) -> None:
-    """Make ``handler`` the one for ``kind``.
+def register(kind: str, handler: Handler, *, replace: bool = False,
+             delivered: Delivered | None = None) -> None:
+    """Make ``handler`` the one for ``kind``; ``delivered`` (optional) runs after its email
+    was accepted by the mail server or the local mailbox.
 
     Registering a different handler for a taken kind raises DeliveryError unless
     ``replace`` is true; registering the same handler again is a no-op.
@@ -46,6 +51,8 @@ def register(kind: str, handler: Handler, *, replace: bool = False) -> None:
         if current is not None and current is not handler and not replace:
             raise DeliveryError(f"a handler for {kind!r} is already registered")
         _handlers[kind] = handler
+        if delivered is not None:
+            _delivered[kind] = delivered
 
 
 def unregister(kind: str) -> None:
@@ -54,6 +61,7 @@ def unregister(kind: str) -> None:
         raise DeliveryError("the built-in 'email' handler cannot be removed")
     with _lock:
         _handlers.pop(kind, None)
+        _delivered.pop(kind, None)
 
 
 def get(kind: str) -> Handler:
@@ -63,6 +71,11 @@ def get(kind: str) -> Handler:
     if handler is None:
         raise UnknownKind(kind)
     return handler
+
+
+def delivered_hook(kind: str) -> Delivered | None:
+    with _lock:
+        return _delivered.get(kind)
 
 
 def kinds() -> list[str]:

@@ -143,6 +143,7 @@ class Worker:
             email = handler(self.rt, claim.payload)
             if email is not None:
                 self.mailer.send(email, message_id=claim.id, org_id=claim.org_id)
+                self._delivered(claim)
         except PermanentFailure as exc:
             return self._failed(claim, exc, permanent=True)
         except Exception as exc:
@@ -152,6 +153,16 @@ class Worker:
             return "lost"
         log.info("outbox %s (%s) delivered by %s", claim.id, claim.kind, self.name)
         return DELIVERED
+
+    def _delivered(self, claim: Claim) -> None:
+        """Run the kind's delivered hook; its failure must not cause a second email."""
+        hook = handlers.delivered_hook(claim.kind)
+        if hook is None:
+            return
+        try:
+            hook(self.rt, claim.payload)
+        except Exception:  # the email went out; record the hook's failure and move on
+            log.exception("delivered hook for %s failed (row %s)", claim.kind, claim.id)
 
     def release(self, claims: list[Claim]) -> None:
         """Give unprocessed claims back (on shutdown) so another worker can take them."""

@@ -37,7 +37,7 @@ from accord.documents.drawing import (
     text_line,
     wrap,
 )
-from accord.documents.pdf import DocumentError, geometry
+from accord.documents.pdf import DocumentError, PageGeometry, geometry
 
 KINDS = frozenset({"signature", "initials", "text", "date_signed", "checkbox"})
 MAX_FONT_SIZE = 12.0
@@ -206,18 +206,32 @@ def _stamp_ops(overlay: _Overlay, stamp: Stamp, image_cache: dict[int, IndirectO
     return _text_ops(overlay, stamp, stamp.text or "", Font.HELVETICA)
 
 
-def _resources(page: DictionaryObject) -> DictionaryObject:
-    """The page's own /Resources dictionary, made direct-and-local if it was inherited."""
+def _inherited(page: DictionaryObject, key: str) -> PdfObject | None:
+    """A page attribute, looked up the /Parent chain as PDF inheritance prescribes."""
     node: PdfObject | None = page
-    found: PdfObject | None = None
-    while node is not None:
+    for _depth in range(64):  # guards against /Parent loops
+        if node is None:
+            break
         node_dict = node.get_object()
         if not isinstance(node_dict, DictionaryObject):
             break
-        if "/Resources" in node_dict:
-            found = node_dict["/Resources"].get_object()
-            break
+        if key in node_dict:
+            return node_dict[key].get_object()
         node = node_dict.get("/Parent")
+    return None
+
+
+def _page_geometry(page: DictionaryObject) -> PageGeometry:
+    box = _inherited(page, "/MediaBox")
+    if not isinstance(box, ArrayObject) or len(box) != 4:
+        raise DocumentError("document_bad_page", "A page of the PDF has no valid MediaBox.")
+    x1, y1, x2, y2 = (float(v.get_object()) for v in box)
+    return geometry((x1, y1, x2, y2), _inherited(page, "/Rotate") or 0)
+
+
+def _resources(page: DictionaryObject) -> DictionaryObject:
+    """The page's own /Resources dictionary, made direct-and-local if it was inherited."""
+    found = _inherited(page, "/Resources")
     resources = DictionaryObject()
     if isinstance(found, DictionaryObject):
         resources.update(found)
@@ -258,11 +272,7 @@ def stamp_pdf(data: bytes, stamps: Sequence[Stamp]) -> bytes:
     opening: IndirectObject | None = None
     for page_no, page_stamps in sorted(by_page.items()):
         page = pages[page_no - 1]
-        box = page.mediabox
-        geo = geometry(
-            (float(box.left), float(box.bottom), float(box.right), float(box.top)),
-            page.get("/Rotate", 0),
-        )
+        geo = _page_geometry(page)
         resources = _resources(page)
         fonts = _sub_dict(resources, "/Font")
         xobjects = _sub_dict(resources, "/XObject")

@@ -71,7 +71,7 @@ class _Run:
             ok, detail = fn()
         except _CheckFailedError as exc:
             ok, detail = False, str(exc)
-        except Exception as exc:
+        except Exception as exc:  # a verifier reports what it cannot parse, it never crashes
             ok, detail = False, f"could not be checked: {type(exc).__name__}: {exc}"
         self.add(name, ok, detail)
         return ok
@@ -98,10 +98,8 @@ def _context(
 
 
 def _roots(trust_roots_pem: Sequence[str]) -> list[asn1_x509.Certificate]:
-    roots = [cert for pem_text in trust_roots_pem for cert in load_certificates(pem_text)]
-    if not roots:
-        raise ValueError("no trust roots were given")
-    return roots
+    # an empty list means "trust nothing" (None would mean the OS trust store)
+    return [cert for pem_text in trust_roots_pem for cert in load_certificates(pem_text)]
 
 
 def _validate(
@@ -122,10 +120,13 @@ def _read_trail(signed: bytes) -> dict[str, Any]:
     attachments = reader.attachments
     if AUDIT_ATTACHMENT not in attachments or not attachments[AUDIT_ATTACHMENT]:
         names = ", ".join(sorted(attachments)) or "none"
-        raise ValueError(f"no {AUDIT_ATTACHMENT} attachment (attachments: {names})")
-    document = json.loads(attachments[AUDIT_ATTACHMENT][-1].decode("utf-8"))
+        raise _CheckFailedError(f"no {AUDIT_ATTACHMENT} attachment (attachments: {names})")
+    try:
+        document = json.loads(attachments[AUDIT_ATTACHMENT][-1].decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise _CheckFailedError(f"{AUDIT_ATTACHMENT} is not valid JSON: {exc}") from exc
     if not isinstance(document, dict):
-        raise ValueError("the audit trail is not a JSON object")
+        raise _CheckFailedError("the audit trail is not a JSON object")
     return document
 
 
@@ -244,6 +245,8 @@ class _PdfVerification:
 
     def chain(self) -> tuple[bool, str]:
         status = self._status()
+        if not self.roots:
+            return False, "no trust roots were given to check against"
         if status.trusted and status.validation_path is not None:
             return True, f"chains to {_subject(status.validation_path[0])}"
         ts = status.timestamp_validity

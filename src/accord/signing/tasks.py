@@ -40,4 +40,20 @@ def signing_request_email(rt: Runtime, payload: dict[str, Any]) -> Email | None:
         return Email(to=(rec.email,), subject=f"Please {action}: {env.subject}", body=body)
 
 
-handlers.register(SIGNING_REQUEST, signing_request_email)
+def signing_request_delivered(rt: Runtime, payload: dict[str, Any]) -> None:
+    """Audit that the signing request reached the mail server (or the local mailbox)."""
+    from accord.audit import services as audit
+    from accord.envelopes.services import commit_or_conflict, lock
+
+    channel = "smtp" if rt.settings.smtp_host else "local-mailbox"
+    with rt.db.uow() as uow:
+        rec = uow.session.get(Recipient, str(payload.get("recipient_id")))
+        env = lock(uow.session, rec.envelope_id) if rec else None
+        if rec is None or env is None:
+            return
+        audit.record(uow.session, env, "recipient:delivered", actor="system", now=rt.now(),
+                     data={"recipient_id": rec.id, "email": rec.email, "channel": channel})
+        commit_or_conflict(uow.session)
+
+
+handlers.register(SIGNING_REQUEST, signing_request_email, delivered=signing_request_delivered)
