@@ -151,3 +151,18 @@ def test_completed_at_must_be_aware() -> None:
     naive = replace(summary([recipient(1)]), completed_at=datetime(2024, 1, 1))
     with pytest.raises(DocumentError):
         certificate_pdf(naive)
+
+
+def test_overlong_values_continue_on_the_next_page() -> None:
+    huge = " ".join(f"token{i:04d}" for i in range(1500))
+    data = certificate_pdf(replace(summary([recipient(1)]), extra_lines=[("Notes", huge)]))
+    reader = PdfReader(io.BytesIO(data))
+    assert len(reader.pages) >= 3
+    text = all_text(data)
+    assert "token0000" in text
+    assert "token1499" in text
+    for page in reader.pages:  # nothing is drawn below the bottom margin
+        for line in page.get_contents().get_data().split(b"\n"):
+            if line.startswith(b"BT ") and b"Certificate of Completion  -  page" not in line:
+                y = float(line.split(b" Td")[0].split()[-1])
+                assert y >= 40, line

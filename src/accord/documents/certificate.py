@@ -152,14 +152,22 @@ class _Layout:
 
     def row(self, label: str, value: str, font: Font = Font.HELVETICA,
             width: float = PAGE_W - 2 * MARGIN - LABEL_W) -> None:
+        """A label and its wrapped value; a value too long for the page continues overleaf."""
         lines = self.field_lines(value, font, width)
         size = MONO if font is Font.COURIER else BODY
-        self.ensure(len(lines) * size * LEADING)
-        baseline = self.y - BODY
+        step = size * LEADING
+        self.ensure(min(len(lines), 4) * step)
+        top = self.y
+        baseline = top - BODY
         self.text(Font.HELVETICA_BOLD, BODY, MARGIN, encode(label), grey=True, baseline=baseline)
-        for i, line in enumerate(lines):
-            self.text(font, size, MARGIN + LABEL_W, line, baseline=baseline - i * size * LEADING)
-        self.y -= max(len(lines) * size * LEADING, BODY * LEADING) + 2
+        for line in lines:
+            if baseline < MARGIN + 20:
+                self.new_page()
+                top = self.y
+                baseline = top - BODY
+            self.text(font, size, MARGIN + LABEL_W, line, baseline=baseline)
+            baseline -= step
+        self.y = min(baseline + BODY, top - BODY * LEADING) - 2
 
     def image(self, image: PdfImage, box: tuple[float, float, float, float]) -> None:
         key = id(image)
@@ -201,13 +209,17 @@ def _recipient(layout: _Layout, number: int, r: RecipientSummary) -> None:
     top = layout.y
     layout.text(Font.HELVETICA_BOLD, 10.5, MARGIN, encode(f"{number}. {r.name}"))
     layout.y -= 16
-    for label, value, font in rows:
-        layout.row(label, value, font, value_w)
-    if r.signature_png:
+    page = len(layout.pages)
+    sig_bottom = None
+    if r.signature_png:  # drawn first, so it stays on the page where the block starts
         image = load_png(r.signature_png)
         box = (PAGE_W - MARGIN - SIG_W, top - 16 - SIG_H, SIG_W, SIG_H)
         layout.image(image, box)
-        layout.y = min(layout.y, box[1] - 4)
+        sig_bottom = box[1] - 4
+    for label, value, font in rows:
+        layout.row(label, value, font, value_w)
+    if sig_bottom is not None and len(layout.pages) == page:
+        layout.y = min(layout.y, sig_bottom)
     layout.y -= 6
 
 
