@@ -141,6 +141,22 @@ def test_serve_seeds_and_prints_login(tmp_path: Path) -> None:
         assert (tmp_path / "data" / "accord.db").exists()
         assert (tmp_path / "data" / "master.key").stat().st_mode & 0o077 == 0
         creds = (tmp_path / "data" / "demo-credentials.txt").read_text()
+        # the in-process worker delivers the signing request without `accord worker`
+        key = creds.split("api key: ")[1].split()[0]
+        from tests.factories import envelope_body
+
+        auth = {"Authorization": f"Bearer {key}"}
+        env = httpx.post(f"http://127.0.0.1:{port}/api/v1/envelopes", json=envelope_body(),
+                         headers=auth, timeout=30).json()
+        tags: list[str] = []
+        for _ in range(100):
+            trail = httpx.get(f"http://127.0.0.1:{port}/api/v1/envelopes/{env['id']}/audit",
+                              headers=auth, timeout=10).json()
+            tags = [e["tag"] for e in trail["events"]]
+            if "recipient:delivered" in tags:
+                break
+            time.sleep(0.1)
+        assert "recipient:delivered" in tags
     finally:
         proc.send_signal(signal.SIGINT)
         output = proc.communicate(timeout=30)[0]
