@@ -87,7 +87,9 @@ def create_app(rt: Runtime) -> FastAPI:
     async def accord_error(request: Request, exc: AccordError) -> Any:
         if exc.status == 401 and _wants_html(request) and not request.url.path.startswith(
                 ("/sign", "/s/")):
-            return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+            # come back to the page after logging in (a form POST cannot be replayed)
+            nxt = f"?next={request.url.path}" if request.method == "GET" else ""
+            return RedirectResponse(f"/login{nxt}", status_code=303)
         if _wants_html(request):
             from accord.web.templating import render
 

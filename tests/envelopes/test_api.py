@@ -174,6 +174,9 @@ def test_bad_documents_get_clear_errors_and_write_nothing(rt: Runtime,
         {"recipient": 0, "kind": "signature", "anchor": "No such text"}]), headers=m.auth)
     assert r.json()["error"]["code"] == "anchor_not_found"
     r = client.post("/api/v1/envelopes", json=envelope_body(fields=[
+        {"recipient": 0, "kind": "signature", "anchor": "   "}]), headers=m.auth)
+    assert r.json()["error"]["code"] == "field_blank_anchor"
+    r = client.post("/api/v1/envelopes", json=envelope_body(fields=[
         {"recipient": 0, "kind": "signature", "page": 9, "x": 1, "y": 1}]), headers=m.auth)
     assert r.json()["error"]["code"] == "field_bad_page"
     r = client.post("/api/v1/envelopes", json=envelope_body(fields=[

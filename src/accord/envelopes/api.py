@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -14,6 +13,7 @@ from accord.documents import services as documents
 from accord.envelopes import services
 from accord.envelopes.domain import EnvelopeStatus, FieldKind, RecipientRole
 from accord.envelopes.placement import FieldRequest
+from accord.envelopes.services import EnvelopeView
 from accord.errors import InvalidInput
 from accord.web.deps import ApiPrincipal, Rt, client_ip, user_agent
 
@@ -68,76 +68,6 @@ class VoidIn(Strict):
     reason: str = Field(min_length=1, max_length=1000)
 
 
-class RecipientOut(BaseModel):
-    id: str
-    name: str
-    email: str
-    role: str
-    routing_order: int
-    status: str
-    auth_method: str
-    viewed_at: datetime | None
-    consented_at: datetime | None
-    completed_at: datetime | None
-    declined_at: datetime | None
-    decline_reason: str | None
-
-
-class DocumentOut(BaseModel):
-    id: str
-    name: str
-    sha256: str
-    size: int
-    page_count: int
-
-
-class FieldOut(BaseModel):
-    id: str
-    recipient_id: str
-    document_id: str
-    kind: str
-    label: str
-    required: bool
-    page: int
-    x: float
-    y: float
-    width: float
-    height: float
-    value: str | None
-
-
-class EnvelopeOut(BaseModel):
-    id: str
-    subject: str
-    message: str
-    status: str
-    created_at: datetime
-    sent_at: datetime | None
-    completed_at: datetime | None
-    voided_at: datetime | None
-    void_reason: str | None
-    expires_at: datetime | None
-    sealed_sha256: str | None
-    recipients: list[RecipientOut]
-    documents: list[DocumentOut]
-    fields: list[FieldOut]
-
-
-class SummaryOut(BaseModel):
-    id: str
-    subject: str
-    status: str
-    created_at: datetime
-    completed_at: datetime | None
-
-
-class PageOut(BaseModel):
-    items: list[SummaryOut]
-    total: int
-    limit: int
-    offset: int
-
-
 class ErrorBody(BaseModel):
     code: str
     message: str
@@ -152,10 +82,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut} for code in (401, 403, 404, 409, 413, 422)}
 
 
-def _out(view: services.EnvelopeView) -> EnvelopeOut:
-    return EnvelopeOut.model_validate(view, from_attributes=True)
-
-
 def _decode(i: int, doc: DocumentIn) -> services.DocumentInput:
     try:
         data = base64.b64decode(doc.content_base64, validate=True)
@@ -165,10 +91,11 @@ def _decode(i: int, doc: DocumentIn) -> services.DocumentInput:
     return services.DocumentInput(name=doc.name, data=data)
 
 
-@router.post("/envelopes", status_code=201, response_model=EnvelopeOut, responses=ERRORS,
+@router.post("/envelopes", status_code=201, response_model=EnvelopeView,
+             responses=ERRORS,
              summary="Create an envelope (and optionally send it)")
 def create_envelope(body: EnvelopeIn, rt: Rt, principal: ApiPrincipal,
-                    request: Request) -> EnvelopeOut:
+                    request: Request) -> services.EnvelopeView:
     actor = services.staff_actor(principal, client_ip(request), user_agent(request))
     env_id = services.create(
         rt, principal, subject=body.subject, message=body.message,
@@ -178,41 +105,43 @@ def create_envelope(body: EnvelopeIn, rt: Rt, principal: ApiPrincipal,
         fields=[FieldRequest(**f.model_dump()) for f in body.fields],
         expires_in_days=body.expires_in_days, actor=actor)
     if body.send:
-        return _out(services.send(rt, principal, env_id, actor=actor))
-    return _out(services.get(rt, principal, env_id))
+        return (services.send(rt, principal, env_id, actor=actor))
+    return (services.get(rt, principal, env_id))
 
 
-@router.get("/envelopes", response_model=PageOut, responses=ERRORS,
+@router.get("/envelopes", response_model=services.Page, responses=ERRORS,
             summary="List envelopes, newest first")
 def list_envelopes(rt: Rt, principal: ApiPrincipal,
                    status: Annotated[EnvelopeStatus | None, Query()] = None,
                    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-                   offset: Annotated[int, Query(ge=0)] = 0) -> PageOut:
-    page = services.list_envelopes(rt, principal, status=status.value if status else None,
+                   offset: Annotated[int, Query(ge=0)] = 0) -> services.Page:
+    return services.list_envelopes(rt, principal, status=status.value if status else None,
                                    limit=limit, offset=offset)
-    return PageOut.model_validate(page, from_attributes=True)
 
 
-@router.get("/envelopes/{envelope_id}", response_model=EnvelopeOut, responses=ERRORS,
+@router.get("/envelopes/{envelope_id}", response_model=EnvelopeView,
+             responses=ERRORS,
             summary="An envelope with its recipients' states")
-def get_envelope(envelope_id: str, rt: Rt, principal: ApiPrincipal) -> EnvelopeOut:
-    return _out(services.get(rt, principal, envelope_id))
+def get_envelope(envelope_id: str, rt: Rt, principal: ApiPrincipal) -> services.EnvelopeView:
+    return (services.get(rt, principal, envelope_id))
 
 
-@router.post("/envelopes/{envelope_id}/send", response_model=EnvelopeOut, responses=ERRORS,
+@router.post("/envelopes/{envelope_id}/send", response_model=EnvelopeView,
+             responses=ERRORS,
              summary="Send a draft envelope")
 def send_envelope(envelope_id: str, rt: Rt, principal: ApiPrincipal,
-                  request: Request) -> EnvelopeOut:
+                  request: Request) -> services.EnvelopeView:
     actor = services.staff_actor(principal, client_ip(request), user_agent(request))
-    return _out(services.send(rt, principal, envelope_id, actor=actor))
+    return (services.send(rt, principal, envelope_id, actor=actor))
 
 
-@router.post("/envelopes/{envelope_id}/void", response_model=EnvelopeOut, responses=ERRORS,
+@router.post("/envelopes/{envelope_id}/void", response_model=EnvelopeView,
+             responses=ERRORS,
              summary="Void a draft or sent envelope, with a reason")
 def void_envelope(envelope_id: str, body: VoidIn, rt: Rt, principal: ApiPrincipal,
-                  request: Request) -> EnvelopeOut:
+                  request: Request) -> services.EnvelopeView:
     actor = services.staff_actor(principal, client_ip(request), user_agent(request))
-    return _out(services.void(rt, principal, envelope_id, body.reason, actor=actor))
+    return (services.void(rt, principal, envelope_id, body.reason, actor=actor))
 
 
 @router.get("/envelopes/{envelope_id}/document", responses={

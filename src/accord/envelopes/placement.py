@@ -56,7 +56,10 @@ def place(req: FieldRequest, index: int, pdf: bytes,
     if w <= 0 or h <= 0:
         raise InvalidInput(f"{where}: width and height must be positive",
                            code="field_invalid_size")
-    if req.anchor:
+    if req.anchor is not None:
+        if not req.anchor.strip():
+            raise InvalidInput(f"{where}: anchor text must not be blank",
+                               code="field_blank_anchor")
         hits = find_anchors(pdf, req.anchor)
         if not hits:
             raise InvalidInput(f"{where}: anchor text {req.anchor!r} was not found in "

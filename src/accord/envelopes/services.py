@@ -177,6 +177,12 @@ def fields_of(session: Session, envelope_id: str) -> list[Field]:
                                 .order_by(Field.page, Field.y, Field.x)))
 
 
+def field_view(f: Field) -> FieldView:
+    return FieldView(id=f.id, recipient_id=f.recipient_id, document_id=f.document_id,
+                     kind=f.kind, label=f.label, required=f.required, page=f.page, x=f.x,
+                     y=f.y, width=f.width, height=f.height, value=f.value)
+
+
 def view_of(session: Session, env: Envelope) -> EnvelopeView:
     return EnvelopeView(
         id=env.id, subject=env.subject, message=env.message, status=env.status,
@@ -191,10 +197,7 @@ def view_of(session: Session, env: Envelope) -> EnvelopeView:
             for r in recipients_of(session, env.id)],
         documents=[DocumentView(id=d.id, name=d.name, sha256=d.sha256, size=d.size,
                                 page_count=d.page_count) for d in documents_of(session, env.id)],
-        fields=[FieldView(id=f.id, recipient_id=f.recipient_id, document_id=f.document_id,
-                          kind=f.kind, label=f.label, required=f.required, page=f.page,
-                          x=f.x, y=f.y, width=f.width, height=f.height, value=f.value)
-                for f in fields_of(session, env.id)],
+        fields=[field_view(f) for f in fields_of(session, env.id)],
     )
 
 

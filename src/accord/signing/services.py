@@ -42,21 +42,6 @@ class Client:
 
 
 @dataclass(frozen=True)
-class SignerField:
-    id: str
-    document_id: str
-    kind: str
-    label: str
-    required: bool
-    page: int
-    x: float
-    y: float
-    width: float
-    height: float
-    value: str | None
-
-
-@dataclass(frozen=True)
 class SignerDocument:
     id: str
     name: str
@@ -80,7 +65,7 @@ class SignerView:
     finished: bool
     csrf_token: str
     documents: list[SignerDocument]
-    fields: list[SignerField]
+    fields: list[envelopes.FieldView]
 
 
 @dataclass(frozen=True)
@@ -184,8 +169,7 @@ def view(rt: Runtime, session_token: str | None, client: Client) -> SignerView:
             documents=[SignerDocument(d.id, d.name, [(float(w), float(h))
                                                      for w, h in d.page_sizes])
                        for d in docs],
-            fields=[SignerField(f.id, f.document_id, f.kind, f.label, f.required, f.page,
-                                f.x, f.y, f.width, f.height, f.value) for f in fields])
+            fields=[envelopes.field_view(f) for f in fields])
 
 
 def consent(rt: Runtime, session_token: str | None, csrf: str | None,
