@@ -359,13 +359,13 @@ def _run_two_workers(rt: Runtime, register: Register, rows: int) -> None:
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
 def test_two_workers_on_postgres_skip_locked_rows(rt: Runtime, register: Register) -> None:
-    if not rt.db.is_postgres:
-        pytest.skip("FOR UPDATE SKIP LOCKED is PostgreSQL's; SQLite has its own test")
+    assert rt.db.is_postgres  # FOR UPDATE SKIP LOCKED is PostgreSQL's
     _run_two_workers(rt, register, rows=200)
 
 
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 def test_two_workers_on_sqlite_are_serialised(rt: Runtime, register: Register) -> None:
-    if rt.db.is_postgres:
-        pytest.skip("PostgreSQL has its own test")
+    assert not rt.db.is_postgres
     _run_two_workers(rt, register, rows=100)
