@@ -4,6 +4,7 @@ from accord.accounts import models as accounts_models
 from accord.audit import models as audit_models
 from accord.delivery import models as delivery_models
 from accord.documents import models as documents_models
+from accord.drafting import models as drafting_models
 from accord.envelopes import models as envelopes_models
 from accord.signing import models as signing_models
 
@@ -12,6 +13,7 @@ __all__ = [
     "audit_models",
     "delivery_models",
     "documents_models",
+    "drafting_models",
     "envelopes_models",
     "signing_models",
 ]

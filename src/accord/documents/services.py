@@ -105,6 +105,17 @@ def _stamp_for(f: Field, rec: Recipient, size: tuple[float, float], rt: Runtime)
     return Stamp(f.page, f.x, y, f.width, f.height, kind.value, text=f.value or "")
 
 
+def _template_lines(env: Envelope) -> list[tuple[str, str]]:
+    """Certificate lines naming the template version and pinned clauses, if any."""
+    if not env.template_label:
+        return []
+    lines = [("Template", env.template_label),
+             ("Template SHA-256", env.template_sha256 or "")]
+    for key, pin in sorted((env.template_clauses or {}).items()):
+        lines.append((f"Clause {key}", f"v{pin.get('version')} sha256 {pin.get('sha256')}"))
+    return lines
+
+
 def complete_envelope(rt: Runtime, session: Session, env: Envelope, *, now: datetime) -> None:
     """Produce, seal and store the final PDF, in the caller's transaction (which has just
     moved the envelope to completed), and queue the completed copy to every recipient."""
@@ -138,7 +149,8 @@ def complete_envelope(rt: Runtime, session: Session, env: Envelope, *, now: date
             viewed_at=r.viewed_at, completed_at=r.completed_at,
             signature_png=rt.blobs.get(r.signature_blob) if r.signature_blob else None)
             for r in recs],
-        audit_event_count=env.audit_count, audit_head_hash=env.audit_head or ""))
+        audit_event_count=env.audit_count, audit_head_hash=env.audit_head or "",
+        extra_lines=_template_lines(env)))
     final = assemble(stamped, cert)
     from accord.documents.blobs import sha256_hex
 

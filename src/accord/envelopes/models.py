@@ -32,6 +32,12 @@ class Envelope(Base):
     sealed_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     audit_head: Mapped[str | None] = mapped_column(String(64), nullable=True)
     audit_count: Mapped[int] = mapped_column(Integer, default=0)
+    # set when the envelope was generated from a published template version
+    template_version_id: Mapped[str | None] = mapped_column(
+        ForeignKey("template_versions.id"), nullable=True)
+    template_label: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    template_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    template_clauses: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy's API
 

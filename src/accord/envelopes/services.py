@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -19,6 +20,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from accord.accounts.domain import Permission
 from accord.accounts.services import Principal
 from accord.audit import services as audit
+from accord.db import new_id
 from accord.delivery.services import enqueue
 from accord.documents.pdf import DocumentError, PdfInfo, inspect_pdf
 from accord.envelopes.domain import (
@@ -49,6 +51,16 @@ class RecipientInput:
     email: str
     role: RecipientRole = RecipientRole.SIGNER
     routing_order: int = 1
+
+
+@dataclass(frozen=True)
+class TemplateRef:
+    """The published template version an envelope was generated from."""
+
+    version_id: str
+    label: str  # e.g. "support-services-agreement v3"
+    sha256: str  # the version's source hash
+    clauses: dict[str, Any]  # pinned clause versions: {key: {"version": n, "sha256": h}}
 
 
 @dataclass(frozen=True)
@@ -121,6 +133,8 @@ class EnvelopeView:
     void_reason: str | None
     expires_at: datetime | None
     sealed_sha256: str | None
+    template_label: str | None
+    template_sha256: str | None
     recipients: list[RecipientView]
     documents: list[DocumentView]
     fields: list[FieldView]
@@ -188,7 +202,8 @@ def view_of(session: Session, env: Envelope) -> EnvelopeView:
         id=env.id, subject=env.subject, message=env.message, status=env.status,
         created_at=env.created_at, sent_at=env.sent_at, completed_at=env.completed_at,
         voided_at=env.voided_at, void_reason=env.void_reason, expires_at=env.expires_at,
-        sealed_sha256=env.sealed_sha256,
+        sealed_sha256=env.sealed_sha256, template_label=env.template_label,
+        template_sha256=env.template_sha256,
         recipients=[RecipientView(
             id=r.id, name=r.name, email=r.email, role=r.role, routing_order=r.routing_order,
             status=r.status, auth_method=r.auth_method, viewed_at=r.viewed_at,
@@ -334,7 +349,8 @@ def _validate(rt: Runtime, *, subject: str, documents: Sequence[DocumentInput],
 def create(rt: Runtime, principal: Principal, *, subject: str, message: str = "",
            documents: Sequence[DocumentInput], recipients: Sequence[RecipientInput],
            fields: Sequence[FieldRequest], expires_in_days: int = 120,
-           actor: Actor | None = None) -> str:
+           actor: Actor | None = None, envelope_id: str | None = None,
+           template: TemplateRef | None = None) -> str:
     """Validate everything, then store a draft envelope. Nothing is written on error
     (document blobs are content-addressed: one stored before a failed commit is harmless
     and is reused by the next upload of the same bytes)."""
@@ -346,9 +362,15 @@ def create(rt: Runtime, principal: Principal, *, subject: str, message: str = ""
     blob_keys = [rt.blobs.put(d.data) for d in documents]
     actor = actor or staff_actor(principal)
     with rt.db.uow() as uow:
-        env = Envelope(org_id=principal.org_id, created_by=principal.user_id, subject=subject,
-                       message=message, status=EnvelopeStatus.DRAFT.value, created_at=now,
+        env = Envelope(id=envelope_id or new_id(), org_id=principal.org_id,
+                       created_by=principal.user_id, subject=subject, message=message,
+                       status=EnvelopeStatus.DRAFT.value, created_at=now,
                        expires_at=now + timedelta(days=expires_in_days), audit_count=0)
+        if template is not None:
+            env.template_version_id = template.version_id
+            env.template_label = template.label
+            env.template_sha256 = template.sha256
+            env.template_clauses = template.clauses
         uow.session.add(env)
         uow.session.flush()
         doc_rows = []
@@ -381,7 +403,10 @@ def create(rt: Runtime, principal: Principal, *, subject: str, message: str = ""
                                         "pages": d.page_count} for d in doc_rows],
                          "recipients": [{"name": r.name, "email": r.email, "role": r.role,
                                          "routing_order": r.routing_order}
-                                        for r in rec_rows]})
+                                        for r in rec_rows],
+                         "template": None if template is None else {
+                             "version_id": template.version_id, "label": template.label,
+                             "sha256": template.sha256, "clauses": template.clauses}})
         uow.commit()
         return env.id
 

@@ -1,0 +1,1 @@
+"""Templates, the clause library, versions, approval and rendering."""
