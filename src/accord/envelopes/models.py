@@ -68,7 +68,11 @@ class Recipient(Base):
     role: Mapped[str] = mapped_column(String(20))
     routing_order: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(20))
-    auth_method: Mapped[str] = mapped_column(String(40), default="email_link")
+    # "email_link", or "+"-joined factors: email_otp, sms_otp, access_code, kba
+    auth_method: Mapped[str] = mapped_column(String(80), default="email_link")
+    # hashed secrets for the factors: {"access_code": hash, "kba": [{question, answer_hash}]}
+    auth_config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    phone: Mapped[str | None] = mapped_column(String(32), nullable=True)
     # The signing link token is HMAC(link key, id:link_nonce); only its SHA-256 is stored.
     link_nonce: Mapped[str | None] = mapped_column(String(32), nullable=True)
     token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
