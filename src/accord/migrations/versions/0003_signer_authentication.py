@@ -70,7 +70,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("session_hash", "factor", name=op.f("pk_signer_factors")),
     )
     with op.batch_alter_table("recipients", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("auth_config", sa.JSON(), nullable=False))
+        batch_op.add_column(
+            sa.Column("auth_config", sa.JSON(), nullable=False, server_default=sa.text("'{}'"))
+        )
         batch_op.add_column(sa.Column("phone", sa.String(length=32), nullable=True))
         batch_op.alter_column(
             "auth_method",
