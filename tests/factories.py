@@ -40,9 +40,15 @@ class Member:
 
 
 def member(rt: Runtime, role: str = "agent", org_id: str | None = None,
-           org_name: str = "Acme Support") -> Member:
+           org_name: str = "Acme Support", mfa_roles: list[str] | None = None) -> Member:
+    """A user with an API key, in a new organisation unless ``org_id`` is given. New
+    organisations require MFA for no role unless ``mfa_roles`` says otherwise (tests of
+    the MFA rules opt in; the product's default is admin, legal and compliance)."""
     if org_id is None:
+        from accord.accounts.login import set_mfa_roles
+
         org_id = create_organisation(rt, org_name, f"org-{secrets.token_hex(4)}")
+        set_mfa_roles(rt, org_id, mfa_roles or [])
         ensure_identity(rt, org_id)
     email = f"{role}-{secrets.token_hex(4)}@example.com"
     uid = create_user(rt, org_id, email=email, name=f"{role.title()} User", role=role,

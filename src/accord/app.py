@@ -62,6 +62,7 @@ def _background(rt: Runtime) -> tuple[list[threading.Thread], threading.Event]:
 
 def create_app(rt: Runtime) -> FastAPI:
     import accord.signing.tasks  # noqa: F401 - registers the signing-request email handler
+    from accord.accounts.login import register_tasks
     from accord.accounts.pages import router as accounts_pages
     from accord.delivery.pages import router as delivery_pages
     from accord.envelopes.api import router as envelopes_api
@@ -78,6 +79,7 @@ def create_app(rt: Runtime) -> FastAPI:
             for t in threads:
                 t.join(timeout=10)
 
+    register_tasks()
     app = FastAPI(title="Accord", version=__version__, description=DESCRIPTION,
                   lifespan=lifespan, docs_url="/docs", openapi_url="/openapi.json")
     app.state.rt = rt
@@ -89,7 +91,9 @@ def create_app(rt: Runtime) -> FastAPI:
                 ("/sign", "/s/")):
             # come back to the page after logging in (a form POST cannot be replayed)
             nxt = f"?next={request.url.path}" if request.method == "GET" else ""
-            return RedirectResponse(f"/login{nxt}", status_code=303)
+            step = {"mfa_pending": "/login/mfa",
+                    "mfa_enrolment_required": "/account/mfa/setup"}.get(exc.code, "/login")
+            return RedirectResponse(f"{step}{nxt}", status_code=303)
         if _wants_html(request):
             from accord.web.templating import render
 

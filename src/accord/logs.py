@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 
-_TOKEN_PATH = re.compile(r"(/s/)[A-Za-z0-9_\-]+")
+_TOKEN_PATH = re.compile(r"(/s/|/password/reset/)[A-Za-z0-9_\-]+")
 
 
 def redact(text: str) -> str:

@@ -27,6 +27,7 @@ class Runtime:
     db: Database
     blobs: BlobStore
     link_key: bytes
+    secret_key: bytes  # root for further purpose keys (derive_key(secret_key, purpose))
     clock: Callable[[], datetime] = field(default=utcnow)
 
     def now(self) -> datetime:
@@ -40,4 +41,5 @@ def build_runtime(settings: Settings, *, blobs: BlobStore | None = None,
     db = database or Database(settings.sqlalchemy_url)
     store = blobs or LocalBlobStore(settings.data_dir / "blobs", master)
     return Runtime(settings=settings, db=db, blobs=store,
-                   link_key=derive_key(master, "signing-links"))
+                   link_key=derive_key(master, "signing-links"),
+                   secret_key=derive_key(master, "app-secrets"))

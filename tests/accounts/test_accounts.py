@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from accord.accounts import login as login_service
 from accord.accounts import services
 from accord.accounts.domain import Permission, allowed
 from accord.accounts.models import ApiKey, User
@@ -20,13 +21,14 @@ def test_passwords_are_argon2_hashed_and_checked(rt: Runtime) -> None:
         assert user is not None
         assert user.password_hash.startswith("$argon2id$")
         assert PASSWORD not in user.password_hash
-    login = services.login(rt, m.email.upper(), PASSWORD)
+    login, stage = login_service.login(rt, m.email.upper(), PASSWORD)
+    assert stage == "full"
     principal, csrf = services.session_principal(rt, login.token)
     assert principal.user_id == m.user_id and csrf == login.csrf_token
     with pytest.raises(Unauthorized):
-        services.login(rt, m.email, "wrong password!!")
+        login_service.login(rt, m.email, "wrong password!!")
     with pytest.raises(Unauthorized):
-        services.login(rt, "nobody@example.com", PASSWORD)
+        login_service.login(rt, "nobody@example.com", PASSWORD)
     services.logout(rt, login.token)
     with pytest.raises(Unauthorized):
         services.session_principal(rt, login.token)
@@ -34,7 +36,7 @@ def test_passwords_are_argon2_hashed_and_checked(rt: Runtime) -> None:
 
 def test_sessions_expire(rt: Runtime, clock: object) -> None:
     m = member(rt)
-    login = services.login(rt, m.email, PASSWORD)
+    login, _stage = login_service.login(rt, m.email, PASSWORD)
     clock.advance(hours=rt.settings.session_hours + 1)  # type: ignore[attr-defined]
     with pytest.raises(Unauthorized):
         services.session_principal(rt, login.token)
@@ -70,7 +72,9 @@ def test_user_validation(rt: Runtime) -> None:
 def test_seed_demo_only_on_an_empty_database(rt: Runtime) -> None:
     creds = services.seed_demo(rt)
     assert creds is not None
-    assert services.login(rt, creds.email, creds.password).principal.role == "admin"
+    login, stage = login_service.login(rt, creds.email, creds.password)
+    assert login.principal.role == "admin"
+    assert stage == "enrol"  # MFA is required for admins by default
     assert services.authenticate_api_key(rt, creds.api_key).org_id == creds.org_id
     assert services.seed_demo(rt) is None
 

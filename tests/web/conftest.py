@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from functools import lru_cache
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -35,10 +36,17 @@ def csrf_of(html: str) -> str:
     return found.group(1)
 
 
+def post_login(client: TestClient, email: str, password: str, **extra: str) -> Any:
+    """Submit the login form the way a browser does (its CSRF token included)."""
+    form = client.get("/login")
+    return client.post("/login", data={"email": email, "password": password,
+                                       "csrf_token": csrf_of(form.text), **extra},
+                       follow_redirects=False)
+
+
 def login(client: TestClient, m: Member) -> str:
     """Log ``m`` in on ``client``; returns the session's CSRF token (from the console)."""
-    r = client.post("/login", data={"email": m.email, "password": PASSWORD},
-                    follow_redirects=False)
+    r = post_login(client, m.email, PASSWORD)
     assert r.status_code == 303, r.text
     page = client.get("/console", headers=HTML)
     assert page.status_code == 200, page.text

@@ -12,7 +12,7 @@ from accord.app import create_app
 from accord.runtime import Runtime
 from accord.web.deps import SESSION_COOKIE
 from tests.factories import PASSWORD, Member
-from tests.web.conftest import HTML, csrf_of, login
+from tests.web.conftest import HTML, csrf_of, login, post_login
 
 
 def test_root_and_console_send_visitors_to_login(client: TestClient) -> None:
@@ -30,21 +30,19 @@ def test_root_and_console_send_visitors_to_login(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize("email", ["known", "nobody@example.com"])
-def test_failed_login_shows_one_message_and_sets_no_cookie(client: TestClient, agent: Member,
-                                                           email: str) -> None:
-    r = client.post("/login", data={"email": agent.email if email == "known" else email,
-                                    "password": "not the password"}, follow_redirects=False)
+def test_failed_login_shows_one_message_and_sets_no_session(client: TestClient,
+                                                            agent: Member, email: str) -> None:
+    r = post_login(client, agent.email if email == "known" else email, "not the password")
     assert r.status_code == 401
     assert "Wrong email or password." in r.text
-    assert "set-cookie" not in r.headers
+    assert SESSION_COOKIE not in r.headers.get("set-cookie", "")
     assert SESSION_COOKIE not in client.cookies
     assert client.get("/console", follow_redirects=False).status_code == 303
 
 
 def test_login_sets_a_session_cookie_and_opens_the_console(client: TestClient,
                                                            agent: Member) -> None:
-    r = client.post("/login", data={"email": agent.email.upper(), "password": PASSWORD},
-                    follow_redirects=False)
+    r = post_login(client, agent.email.upper(), PASSWORD)
     assert r.status_code == 303
     assert r.headers["location"] == "/console"
     cookie = r.headers["set-cookie"]
@@ -75,8 +73,7 @@ def test_next_only_follows_same_origin_paths(client: TestClient, agent: Member, 
                                              expected: str) -> None:
     form = client.get("/login", params={"next": next_})
     assert "evil.example" not in form.text
-    r = client.post("/login", data={"email": agent.email, "password": PASSWORD,
-                                    "next": next_}, follow_redirects=False)
+    r = post_login(client, agent.email, PASSWORD, next=next_)
     assert r.status_code == 303
     assert r.headers["location"] == expected
 
@@ -128,8 +125,7 @@ def test_behind_https_the_cookie_is_secure_and_host_prefixed(rt: Runtime,
     secure = dataclasses.replace(rt, settings=rt.settings.model_copy(
         update={"secure_cookies": True, "session_hours": 2}))
     client = TestClient(create_app(secure), base_url="https://testserver", headers=HTML)
-    r = client.post("/login", data={"email": agent.email, "password": PASSWORD},
-                    follow_redirects=False)
+    r = post_login(client, agent.email, PASSWORD)
     assert r.status_code == 303
     cookie = r.headers["set-cookie"].lower()
     assert cookie.startswith(f"__host-{SESSION_COOKIE}=")

@@ -6,7 +6,6 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -123,30 +122,17 @@ def authenticate_api_key(rt: Runtime, key: str) -> Principal:
         return _principal(user)
 
 
-def login(rt: Runtime, email: str, password: str) -> ConsoleLogin:
-    with rt.db.uow() as uow:
-        user = uow.session.scalar(select(User).where(User.email == email.strip().lower()))
-        if user is None:
-            _check_password(_DUMMY_HASH, password)
-            raise Unauthorized("wrong email or password", code="invalid_credentials")
-        if not _check_password(user.password_hash, password) or not user.active:
-            raise Unauthorized("wrong email or password", code="invalid_credentials")
-        token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-        now = rt.now()
-        uow.session.add(ConsoleSession(
-            token_hash=token_hash(token), user_id=user.id, org_id=user.org_id,
-            csrf_token=csrf, created_at=now,
-            expires_at=now + timedelta(hours=rt.settings.session_hours)))
-        uow.commit()
-        return ConsoleLogin(token=token, csrf_token=csrf, principal=_principal(user))
-
-
 def session_principal(rt: Runtime, token: str) -> tuple[Principal, str]:
     """The principal and CSRF token of a live console session."""
     with rt.db.uow() as uow:
         row = uow.session.get(ConsoleSession, token_hash(token))
         if row is None or row.expires_at <= rt.now():
             raise Unauthorized("please log in", code="not_logged_in")
+        if row.stage == "mfa":
+            raise Unauthorized("enter your authentication code", code="mfa_pending")
+        if row.stage == "enrol":
+            raise Unauthorized("set up two-factor authentication first",
+                               code="mfa_enrolment_required")
         user = uow.session.get(User, row.user_id)
         if user is None or not user.active:
             raise Unauthorized("please log in", code="not_logged_in")

@@ -114,7 +114,7 @@ class _SealSigner(signers.SimpleSigner):
             return result
         return self._ec_key.sign(data, ec.ECDSA(digest()))
 
-    async def signed_attrs(  # noqa: PLR0917 - overrides pyHanko's positional signature
+    async def signed_attrs(
         self,
         data_digest: bytes,
         digest_algorithm: str,
