@@ -18,10 +18,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 
 from accord.accounts import login as login_service
-from accord.accounts import services
+from accord.accounts import oidc, services
 from accord.accounts.domain import Permission, allowed
 from accord.accounts.services import Principal
-from accord.errors import Forbidden, InvalidInput, Unauthorized
+from accord.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from accord.runtime import Runtime
 from accord.web.deps import SESSION_COOKIE, Rt, console_principal, cookie_name
 from accord.web.templating import render
@@ -152,6 +152,39 @@ def login(request: Request, rt: Rt, email: Annotated[str, Form()] = "",
     redirect = RedirectResponse(_after_password(stage, target), status_code=303)
     _session_cookie(rt, redirect, session.token)
     return redirect
+
+
+SSO_COOKIE = "accord_sso"
+
+
+@router.get("/login/sso")
+def sso_start(request: Request, rt: Rt, org: str = "",
+              next_: Annotated[str, Query(alias="next")] = "") -> Response:
+    """Send the browser to the organisation's identity provider."""
+    try:
+        url, state = oidc.begin(rt, org.strip().lower(), safe_next(next_))
+    except (NotFound, Unauthorized) as exc:
+        return _form(request, "console/login.html", status_code=exc.status,
+                     next=safe_next(next_), email="", error=exc.message[0].upper()
+                     + exc.message[1:] + ".")
+    response = RedirectResponse(url, status_code=303)
+    response.set_cookie(SSO_COOKIE, state, httponly=True, samesite="lax", path="/login/sso",
+                        max_age=oidc.STATE_SECONDS, secure=rt.settings.secure_cookies)
+    return response
+
+
+@router.get("/login/sso/callback")
+def sso_callback(request: Request, rt: Rt, code: str = "", state: str = "") -> Response:
+    try:
+        session, stage, target = oidc.complete(rt, request.cookies.get(SSO_COOKIE, ""),
+                                               code=code, state=state)
+    except Unauthorized as exc:
+        return _form(request, "console/login.html", status_code=401, next=HOME, email="",
+                     error=exc.message[0].upper() + exc.message[1:] + ".")
+    response = RedirectResponse(_after_password(stage, safe_next(target)), status_code=303)
+    _session_cookie(rt, response, session.token)
+    response.delete_cookie(SSO_COOKIE, path="/login/sso")
+    return response
 
 
 def _pending(request: Request, rt: Runtime) -> tuple[str, str, str]:
