@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from accord import __version__
 from accord.errors import AccordError
 from accord.runtime import Runtime
+from accord.web.ratelimit import RateLimit
 from accord.web.security import SecurityHeaders
 
 log = logging.getLogger("accord")
@@ -62,9 +63,11 @@ def _background(rt: Runtime) -> tuple[list[threading.Thread], threading.Event]:
 
 def create_app(rt: Runtime) -> FastAPI:
     import accord.signing.tasks  # noqa: F401 - registers the signing-request email handler
+    from accord.accounts.api import router as accounts_api
     from accord.accounts.login import register_tasks
     from accord.accounts.pages import router as accounts_pages
     from accord.delivery.pages import router as delivery_pages
+    from accord.drafting.api import router as drafting_api
     from accord.envelopes.api import router as envelopes_api
     from accord.envelopes.pages import router as envelopes_pages
     from accord.signing.pages import router as signing_pages
@@ -83,6 +86,7 @@ def create_app(rt: Runtime) -> FastAPI:
     app = FastAPI(title="Accord", version=__version__, description=DESCRIPTION,
                   lifespan=lifespan, docs_url="/docs", openapi_url="/openapi.json")
     app.state.rt = rt
+    app.add_middleware(RateLimit, settings=lambda: rt.settings)
     app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(AccordError)
@@ -116,6 +120,8 @@ def create_app(rt: Runtime) -> FastAPI:
         return {"status": "ok", "version": __version__}
 
     app.include_router(envelopes_api)
+    app.include_router(drafting_api)
+    app.include_router(accounts_api)
     app.include_router(accounts_pages)
     app.include_router(envelopes_pages)
     app.include_router(delivery_pages)

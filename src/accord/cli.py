@@ -10,12 +10,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from accord.drafting.cli import app as templates_app  # typer and rich only, at import
+
 app = typer.Typer(help="Accord: contract workflow and e-signature for support teams.",
                   no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
 users_app = typer.Typer(help="Manage console users and API keys.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
+app.add_typer(templates_app, name="templates")
 if TYPE_CHECKING:
     from accord.accounts.services import DemoCredentials
     from accord.runtime import Runtime
@@ -39,6 +42,11 @@ def prepare(rt: Runtime) -> DemoCredentials | None:
 
     upgrade(rt.db.engine)
     creds = seed_demo(rt) if rt.settings.seed_demo else None
+    if creds is not None:
+        from accord.accounts.services import user_id_by_email
+        from accord.drafting.services import seed_examples
+
+        seed_examples(rt, creds.org_id, publisher_user_id=user_id_by_email(rt, creds.email))
     for org_id in organisation_ids(rt):
         ensure_identity(rt, org_id)
     return creds

@@ -33,6 +33,13 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     smtp_from: str = "Accord <accord@localhost>"
 
+    sms_url: str | None = Field(None, description="Twilio-style SMS endpoint (POST form To, "
+                                "From, Body with HTTP basic auth); unset = local SMS sink.")
+    sms_account: str | None = Field(None, description="Basic-auth user for ACCORD_SMS_URL.")
+    sms_token: str | None = Field(None, description="Basic-auth password for ACCORD_SMS_URL.")
+    sms_from: str = Field("Accord", description="Sender number or name of text messages.")
+    sms_timeout_s: float = Field(5.0, description="Timeout of one SMS gateway request.")
+
     max_document_bytes: int = 25 * 1024 * 1024
     max_document_pages: int = 500
     max_documents: int = 20
@@ -44,6 +51,12 @@ class Settings(BaseSettings):
     signing_pkcs12: Path | None = Field(None, description="Operator-supplied PKCS#12 "
                                         "for the seal instead of the generated one.")
     signing_pkcs12_password: str | None = None
+
+    rate_limits: bool = Field(True, description="Answer 429 past the limits below.")
+    rate_limit_ip_per_min: int = 1200
+    rate_limit_api_key_per_min: int = 600
+    rate_limit_login_per_min: int = 30
+    rate_limit_signing_per_min: int = 120
 
     session_hours: int = 12
     signer_session_hours: int = 4

@@ -1,4 +1,5 @@
-"""Roles and what they may do. Pure rules: no database, no web."""
+"""Roles, permissions, API-key scopes and who may see which envelope. Pure rules: no
+database, no web. The README's permission matrix is generated from ``MATRIX``."""
 
 from __future__ import annotations
 
@@ -14,28 +15,109 @@ class Role(StrEnum):
 
 
 class Permission(StrEnum):
-    ENVELOPE_SEND = "envelope:send"
-    ENVELOPE_READ = "envelope:read"
+    ENVELOPE_SEND = "envelope:send"  # create, send, void envelopes
+    ENVELOPE_READ = "envelope:read"  # read envelopes (which ones: see visibility below)
     ENVELOPE_VOID = "envelope:void"
+    AUDIT_READ = "audit:read"  # audit trails of the envelopes one can read
+    MAILBOX_READ = "mailbox:read"  # the local development mailbox and SMS sink
+    TEMPLATE_READ = "template:read"  # published templates and clauses
+    TEMPLATE_USE = "template:use"  # create envelopes from published templates
+    TEMPLATE_AUTHOR = "template:author"  # drafts of templates and clauses, review
+    TEMPLATE_PUBLISH = "template:publish"  # approve, publish, retire
+    DASHBOARD_READ = "dashboard:read"  # team statistics
+    USERS_MANAGE = "users:manage"  # users, every API key
+    SETTINGS_MANAGE = "settings:manage"  # organisation settings: MFA, SSO, approval
+
+
+class Scope(StrEnum):
+    """What an API key may be limited to (within its owner's role)."""
+
+    ENVELOPES_READ = "envelopes:read"
+    ENVELOPES_WRITE = "envelopes:write"
+    TEMPLATES_READ = "templates:read"
+    TEMPLATES_WRITE = "templates:write"
     AUDIT_READ = "audit:read"
-    MAILBOX_READ = "mailbox:read"
-    USERS_MANAGE = "users:manage"
+    ADMIN = "admin"
 
 
-_SEND = {Permission.ENVELOPE_SEND, Permission.ENVELOPE_READ, Permission.ENVELOPE_VOID,
-         Permission.AUDIT_READ, Permission.MAILBOX_READ}
+SCOPE_OF: dict[Permission, Scope] = {
+    Permission.ENVELOPE_SEND: Scope.ENVELOPES_WRITE,
+    Permission.ENVELOPE_VOID: Scope.ENVELOPES_WRITE,
+    Permission.TEMPLATE_USE: Scope.ENVELOPES_WRITE,
+    Permission.ENVELOPE_READ: Scope.ENVELOPES_READ,
+    Permission.DASHBOARD_READ: Scope.ENVELOPES_READ,
+    Permission.MAILBOX_READ: Scope.ENVELOPES_READ,
+    Permission.AUDIT_READ: Scope.AUDIT_READ,
+    Permission.TEMPLATE_READ: Scope.TEMPLATES_READ,
+    Permission.TEMPLATE_AUTHOR: Scope.TEMPLATES_WRITE,
+    Permission.TEMPLATE_PUBLISH: Scope.TEMPLATES_WRITE,
+    Permission.USERS_MANAGE: Scope.ADMIN,
+    Permission.SETTINGS_MANAGE: Scope.ADMIN,
+}
+
+P = Permission
+_SENDER = {P.ENVELOPE_SEND, P.ENVELOPE_READ, P.ENVELOPE_VOID, P.AUDIT_READ, P.MAILBOX_READ,
+           P.TEMPLATE_READ, P.TEMPLATE_USE}
 
 MATRIX: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
-    Role.LEGAL: frozenset(_SEND),
-    Role.MANAGER: frozenset(_SEND),
-    Role.AGENT: frozenset(_SEND),
-    Role.COMPLIANCE: frozenset({Permission.ENVELOPE_READ, Permission.AUDIT_READ}),
+    Role.LEGAL: frozenset(_SENDER | {P.TEMPLATE_AUTHOR, P.TEMPLATE_PUBLISH}),
+    Role.MANAGER: frozenset(_SENDER | {P.DASHBOARD_READ}),
+    Role.AGENT: frozenset(_SENDER),
+    Role.COMPLIANCE: frozenset({P.ENVELOPE_READ, P.AUDIT_READ, P.TEMPLATE_READ}),
 }
 
 
-def allowed(role: str, permission: Permission) -> bool:
+def allowed(role: str, permission: Permission,
+            scopes: frozenset[str] | None = None) -> bool:
+    """The role grants ``permission`` and, for an API key, one of its scopes covers it."""
     try:
-        return permission in MATRIX[Role(role)]
+        granted = permission in MATRIX[Role(role)]
     except ValueError:
         return False
+    if not granted or scopes is None or "*" in scopes:
+        return granted
+    return SCOPE_OF[permission].value in scopes
+
+
+def scopes_for(role: str) -> list[str]:
+    """Every scope that means something for ``role``."""
+    try:
+        perms = MATRIX[Role(role)]
+    except ValueError:
+        return []
+    return sorted({SCOPE_OF[p].value for p in perms})
+
+
+class Access(StrEnum):
+    FULL = "full"  # documents, fields, audit trail
+    STATUS = "status"  # subject, status and dates only (in lists)
+
+
+def envelope_access(*, role: str, user_id: str, team: str | None, created_by: str | None,
+                    envelope_team: str | None) -> Access | None:
+    """How much of one envelope (of the same organisation) a user may see.
+
+    Admins and compliance see every envelope; managers see their team's in full; agents
+    and legal see their own in full and their team's status."""
+    if role in (Role.ADMIN, Role.COMPLIANCE):
+        return Access.FULL
+    if created_by == user_id:
+        return Access.FULL
+    same_team = team is not None and team == envelope_team
+    if role == Role.MANAGER and same_team:
+        return Access.FULL
+    if role in (Role.AGENT, Role.LEGAL) and same_team:
+        return Access.STATUS
+    return None
+
+
+def matrix_markdown() -> str:
+    """The permission matrix as a Markdown table (the README embeds exactly this)."""
+    roles = list(Role)
+    lines = ["| permission | API-key scope | " + " | ".join(r.value for r in roles) + " |",
+             "|---|---|" + "---|" * len(roles)]
+    for p in Permission:
+        marks = " | ".join("yes" if p in MATRIX[r] else "—" for r in roles)
+        lines.append(f"| `{p.value}` | `{SCOPE_OF[p].value}` | {marks} |")
+    return "\n".join(lines)

@@ -31,11 +31,19 @@ class Principal:
     role: str
     email: str
     name: str
+    team: str | None = None
+    scopes: frozenset[str] | None = None  # set for API keys; None for console sessions
+
+    def can(self, permission: Permission) -> bool:
+        return allowed(self.role, permission, self.scopes)
 
     def require(self, permission: Permission) -> None:
         if not allowed(self.role, permission):
             raise Forbidden(f"the {self.role} role may not do this ({permission})",
                             code="forbidden")
+        if not allowed(self.role, permission, self.scopes):
+            raise Forbidden(f"this API key's scopes do not allow {permission}",
+                            code="scope_missing")
 
 
 @dataclass(frozen=True)
@@ -60,9 +68,9 @@ def _check_password(stored: str, password: str) -> bool:
         return False
 
 
-def _principal(user: User) -> Principal:
+def _principal(user: User, scopes: frozenset[str] | None = None) -> Principal:
     return Principal(org_id=user.org_id, user_id=user.id, role=user.role, email=user.email,
-                     name=user.name)
+                     name=user.name, team=user.team, scopes=scopes)
 
 
 def create_organisation(rt: Runtime, name: str, slug: str | None = None) -> str:
@@ -77,7 +85,7 @@ def create_organisation(rt: Runtime, name: str, slug: str | None = None) -> str:
 
 
 def create_user(rt: Runtime, org_id: str, *, email: str, name: str, role: str,
-                password: str) -> str:
+                password: str, team: str | None = None) -> str:
     email = email.strip().lower()
     if role not in {r.value for r in Role}:
         raise InvalidInput(f"unknown role {role!r}", code="invalid_role")
@@ -88,15 +96,23 @@ def create_user(rt: Runtime, org_id: str, *, email: str, name: str, role: str,
     with rt.db.uow() as uow:
         if uow.session.scalar(select(User).where(User.email == email)):
             raise Conflict("a user with this email exists", code="email_taken")
-        user = User(org_id=org_id, email=email, name=name, role=role,
+        user = User(org_id=org_id, email=email, name=name, role=role, team=team or None,
                     password_hash=hash_password(password), created_at=rt.now())
         uow.session.add(user)
         uow.commit()
         return user.id
 
 
-def create_api_key(rt: Runtime, user_id: str, name: str) -> tuple[str, str]:
-    """Returns (key id, the key itself). The key is shown once; only its hash is kept."""
+def create_api_key(rt: Runtime, user_id: str, name: str,
+                   scopes: list[str] | None = None) -> tuple[str, str]:
+    """Returns (key id, the key itself). The key is shown once; only its hash is kept.
+    ``scopes`` limits the key within its owner's role (default: everything, "*")."""
+    from accord.accounts.domain import Scope
+
+    wanted = sorted(set(scopes)) if scopes else ["*"]
+    if any(s != "*" and s not in {x.value for x in Scope} for s in wanted):
+        raise InvalidInput(f"unknown scope; use {', '.join(x.value for x in Scope)}",
+                           code="invalid_scope")
     secret = secrets.token_urlsafe(32)
     prefix = secret[:8]
     key = f"{API_KEY_PREFIX}{secret}"
@@ -105,7 +121,7 @@ def create_api_key(rt: Runtime, user_id: str, name: str) -> tuple[str, str]:
         if user is None:
             raise NotFound("no such user")
         row = ApiKey(org_id=user.org_id, user_id=user.id, name=name, prefix=prefix,
-                     key_hash=token_hash(key), created_at=rt.now())
+                     key_hash=token_hash(key), created_at=rt.now(), scopes=wanted)
         uow.session.add(row)
         uow.commit()
         return row.id, key
@@ -119,7 +135,7 @@ def authenticate_api_key(rt: Runtime, key: str) -> Principal:
         user = uow.session.get(User, row.user_id)
         if user is None or not user.active:
             raise Unauthorized("invalid API key", code="invalid_api_key")
-        return _principal(user)
+        return _principal(user, frozenset(row.scopes or ["*"]))
 
 
 def session_principal(rt: Runtime, token: str) -> tuple[Principal, str]:
@@ -214,6 +230,13 @@ def org_of_user(rt: Runtime, user_id: str) -> str:
         if user is None:
             raise NotFound("no such user")
         return user.org_id
+
+
+def user_emails(session: Session, user_ids: set[str]) -> dict[str, str]:
+    if not user_ids:
+        return {}
+    rows = session.execute(select(User.id, User.email).where(User.id.in_(user_ids)))
+    return {str(uid): str(email) for uid, email in rows}
 
 
 def user_email(session: Session, user_id: str) -> str | None:

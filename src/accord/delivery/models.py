@@ -42,3 +42,18 @@ class MailboxMessage(Base):
     body: Mapped[str] = mapped_column(Text)
     attachments: Mapped[list[Any]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class SmsMessage(Base):
+    """A text message kept by the local SMS sink (no SMS gateway configured), shown in the
+    console. The body is sealed with a key derived from the master key: it holds codes."""
+
+    __tablename__ = "sms_sink"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    org_id: Mapped[str | None] = mapped_column(ForeignKey("organisations.id"), nullable=True,
+                                               index=True)
+    message_id: Mapped[str] = mapped_column(String(64), unique=True)
+    to_number: Mapped[str] = mapped_column(String(32))
+    body_sealed: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)

@@ -1,5 +1,6 @@
-"""Console pages for the local mailbox: the emails Accord kept because no SMTP server is
-configured, scoped to the user's organisation, newest first."""
+"""Console pages for the local mailbox and the local SMS sink: the emails and text
+messages Accord kept because no SMTP server or SMS gateway is configured, scoped to the
+user's organisation, newest first."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ from markupsafe import Markup, escape
 
 from accord.accounts.domain import Permission
 from accord.accounts.pages import ConsoleUser
-from accord.delivery import services
+from accord.delivery import services, sms
 from accord.errors import NotFound
 from accord.web.deps import Rt
 from accord.web.templating import render
 
-router = APIRouter(prefix="/console/mailbox", include_in_schema=False)
+router = APIRouter(include_in_schema=False)
+mailbox_router = APIRouter(prefix="/console/mailbox", include_in_schema=False)
+sms_router = APIRouter(prefix="/console/sms", include_in_schema=False)
 
 PAGE_SIZE = 50
 _URL = re.compile(r"https?://[^\s<>\"'`]+", re.IGNORECASE)
@@ -45,7 +48,7 @@ def _page_number(value: str) -> int:
         return 1
 
 
-@router.get("", response_class=HTMLResponse)
+@mailbox_router.get("", response_class=HTMLResponse)
 def mailbox(request: Request, rt: Rt, console: ConsoleUser,
             page: Annotated[str, Query()] = "1") -> HTMLResponse:
     console.principal.require(Permission.MAILBOX_READ)
@@ -58,7 +61,7 @@ def mailbox(request: Request, rt: Rt, console: ConsoleUser,
                   **console.context("mailbox"))
 
 
-@router.get("/{message_id}", response_class=HTMLResponse)
+@mailbox_router.get("/{message_id}", response_class=HTMLResponse)
 def mailbox_message(request: Request, rt: Rt, console: ConsoleUser,
                     message_id: str) -> HTMLResponse:
     console.principal.require(Permission.MAILBOX_READ)
@@ -69,3 +72,19 @@ def mailbox_message(request: Request, rt: Rt, console: ConsoleUser,
                        code="message_not_found") from exc
     return render(request, "console/mailbox_message.html", message=message,
                   body=linkify(message.body), **console.context("mailbox"))
+
+
+@sms_router.get("", response_class=HTMLResponse)
+def sms_sink(request: Request, rt: Rt, console: ConsoleUser,
+             page: Annotated[str, Query()] = "1") -> HTMLResponse:
+    console.principal.require(Permission.MAILBOX_READ)
+    number = _page_number(page)
+    messages = sms.list_sms(rt, console.principal.org_id, limit=PAGE_SIZE + 1,
+                            offset=(number - 1) * PAGE_SIZE)
+    return render(request, "console/sms.html", messages=messages[:PAGE_SIZE],
+                  number=number, has_older=len(messages) > PAGE_SIZE,
+                  gateway=bool(rt.settings.sms_url), **console.context("mailbox"))
+
+
+router.include_router(mailbox_router)
+router.include_router(sms_router)

@@ -122,6 +122,7 @@ def complete_envelope(rt: Runtime, session: Session, env: Envelope, *, now: date
     from accord.delivery.mail import Attachment, Email
     from accord.delivery.services import send_email
     from accord.envelopes import services as envelopes
+    from accord.signing.factors import certificate_line
 
     docs = envelopes.documents_of(session, env.id)
     recs = envelopes.recipients_of(session, env.id)
@@ -144,7 +145,8 @@ def complete_envelope(rt: Runtime, session: Session, env: Envelope, *, now: date
         completed_at=now, documents=summaries,
         recipients=[RecipientSummary(
             name=r.name, email=r.email, role=r.role, routing_order=r.routing_order,
-            status=r.status, auth_method=r.auth_method, ip=r.ip, user_agent=r.user_agent,
+            status=r.status, auth_method=certificate_line(session, r), ip=r.ip,
+            user_agent=r.user_agent,
             consented_at=r.consented_at, consent_version=r.consent_version,
             viewed_at=r.viewed_at, completed_at=r.completed_at,
             signature_png=rt.blobs.get(r.signature_blob) if r.signature_blob else None)
@@ -185,7 +187,7 @@ def sealed_pdf(rt: Runtime, principal: Principal, envelope_id: str, *,
 
     principal.require(Permission.ENVELOPE_READ)
     with rt.db.uow() as uow:
-        env = envelopes.load(uow.session, principal.org_id, envelope_id, for_update=True)
+        env = envelopes.load(uow.session, principal, envelope_id, for_update=True)
         if env.sealed_blob is None:
             raise Conflict("the envelope is not completed yet", code="not_completed")
         data = rt.blobs.get(env.sealed_blob)
@@ -201,5 +203,5 @@ def audit_trail(rt: Runtime, principal: Principal, envelope_id: str) -> dict[str
 
     principal.require(Permission.AUDIT_READ)
     with rt.db.uow() as uow:
-        env = envelopes.load(uow.session, principal.org_id, envelope_id)
+        env = envelopes.load(uow.session, principal, envelope_id)
         return audit.trail(uow.session, env)

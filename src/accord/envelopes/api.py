@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -29,12 +29,32 @@ class DocumentIn(Strict):
     content_base64: str = Field(description="The PDF, base64-encoded.")
 
 
+class KbaIn(Strict):
+    question: str = Field(min_length=3, max_length=300)
+    answer: str = Field(min_length=1, max_length=200, description="Stored hashed; compared "
+                        "case-folded, with punctuation removed and whitespace collapsed.")
+
+
+AuthFactor = Literal["email_otp", "sms_otp", "access_code", "kba"]
+
+
 class RecipientIn(Strict):
     name: str = Field(min_length=1, max_length=200)
     email: str = Field(min_length=3, max_length=320)
     role: RecipientRole = Field(RecipientRole.SIGNER, description="signer, approver or cc.")
     routing_order: int = Field(1, ge=1, le=100, description="Equal orders act in parallel; "
                                "the next order starts when the previous one is done.")
+    auth: list[AuthFactor] = Field(
+        default_factory=list, max_length=4,
+        description="Factors the recipient must pass after opening the email link, in this "
+        "order: email_otp, sms_otp, access_code, kba. Empty = the email link alone.")
+    phone: str | None = Field(None, max_length=32, description="E.164 number, e.g. "
+                              "+15550100123; required with sms_otp.")
+    access_code: str | None = Field(None, max_length=200, description="At least 6 "
+                                    "characters, given to the signer out of band; only a "
+                                    "hash is stored. Required with access_code.")
+    kba: list[KbaIn] = Field(default_factory=list, max_length=5, description="Questions "
+                             "the recipient must answer; required with kba.")
 
 
 class FieldIn(Strict):
@@ -100,8 +120,11 @@ def create_envelope(body: EnvelopeIn, rt: Rt, principal: ApiPrincipal,
     env_id = services.create(
         rt, principal, subject=body.subject, message=body.message,
         documents=[_decode(i, d) for i, d in enumerate(body.documents)],
-        recipients=[services.RecipientInput(r.name, r.email, r.role, r.routing_order)
-                    for r in body.recipients],
+        recipients=[services.RecipientInput(
+            r.name, r.email, r.role, r.routing_order, auth=tuple(r.auth), phone=r.phone,
+            access_code=r.access_code,
+            kba=tuple(services.KbaInput(k.question, k.answer) for k in r.kba))
+            for r in body.recipients],
         fields=[FieldRequest(**f.model_dump()) for f in body.fields],
         expires_in_days=body.expires_in_days, actor=actor)
     if body.send:
@@ -117,6 +140,12 @@ def list_envelopes(rt: Rt, principal: ApiPrincipal,
                    offset: Annotated[int, Query(ge=0)] = 0) -> services.Page:
     return services.list_envelopes(rt, principal, status=status.value if status else None,
                                    limit=limit, offset=offset)
+
+
+@router.get("/dashboard", response_model=services.Dashboard, responses=ERRORS,
+            summary="Counts of the team's envelopes by status and sender (managers, admins)")
+def get_dashboard(rt: Rt, principal: ApiPrincipal) -> services.Dashboard:
+    return services.dashboard(rt, principal)
 
 
 @router.get("/envelopes/{envelope_id}", response_model=EnvelopeView,

@@ -17,6 +17,7 @@ class Envelope(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
     created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    team: Mapped[str | None] = mapped_column(String(80), nullable=True, index=True)
     subject: Mapped[str] = mapped_column(String(300))
     message: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(20), index=True)

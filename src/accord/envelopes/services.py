@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from accord.accounts.domain import Permission
+from accord.accounts.domain import Access, Permission, Role, envelope_access
 from accord.accounts.services import Principal
 from accord.audit import services as audit
 from accord.db import new_id
@@ -46,11 +46,23 @@ class DocumentInput:
 
 
 @dataclass(frozen=True)
+class KbaInput:
+    question: str
+    answer: str  # in clear only until create() hashes it
+
+
+@dataclass(frozen=True)
 class RecipientInput:
     name: str
     email: str
     role: RecipientRole = RecipientRole.SIGNER
     routing_order: int = 1
+    # signer authentication beyond the email link (see accord.signing.domain.Factor);
+    # empty = the email link alone
+    auth: tuple[str, ...] = ()
+    phone: str | None = None  # E.164, with sms_otp
+    access_code: str | None = None  # given to the signer out of band; stored hashed
+    kba: tuple[KbaInput, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -157,17 +169,32 @@ class Page:
     offset: int
 
 
-def load(session: Session, org_id: str, envelope_id: str, *,
+def load(session: Session, principal: Principal, envelope_id: str, *,
          for_update: bool = False) -> Envelope:
-    """The envelope, only if it belongs to ``org_id`` (else the same 404 as unknown ids).
+    """The envelope, only if the principal may see it in full (else the same 404 as an
+    unknown id: another organisation's, or a colleague's outside one's reach).
 
     ``for_update`` locks the row (PostgreSQL) so that writers to one envelope - and to its
     audit chain - queue up instead of racing; SQLite already serialises writers."""
-    query = select(Envelope).where(Envelope.id == envelope_id, Envelope.org_id == org_id)
+    query = select(Envelope).where(Envelope.id == envelope_id,
+                                   Envelope.org_id == principal.org_id)
     env = session.scalar(query.with_for_update() if for_update else query)
-    if env is None:
+    if env is None or envelope_access(
+            role=principal.role, user_id=principal.user_id, team=principal.team,
+            created_by=env.created_by, envelope_team=env.team) is not Access.FULL:
         raise NotFound("no such envelope", code="envelope_not_found")
     return env
+
+
+def visible_to(principal: Principal) -> list[ColumnElement[bool]]:
+    """Query conditions for the envelopes a principal may list (in full or status)."""
+    conds: list[ColumnElement[bool]] = [Envelope.org_id == principal.org_id]
+    if principal.role in (Role.ADMIN, Role.COMPLIANCE):
+        return conds
+    mine = [Envelope.created_by == principal.user_id]
+    if principal.team:
+        mine.append(Envelope.team == principal.team)
+    return [*conds, or_(*mine)]
 
 
 def lock(session: Session, envelope_id: str) -> Envelope | None:
@@ -219,7 +246,7 @@ def view_of(session: Session, env: Envelope) -> EnvelopeView:
 def get(rt: Runtime, principal: Principal, envelope_id: str) -> EnvelopeView:
     principal.require(Permission.ENVELOPE_READ)
     with rt.db.uow() as uow:
-        return view_of(uow.session, load(uow.session, principal.org_id, envelope_id))
+        return view_of(uow.session, load(uow.session, principal, envelope_id))
 
 
 def list_envelopes(rt: Runtime, principal: Principal, *, status: str | None = None,
@@ -230,7 +257,7 @@ def list_envelopes(rt: Runtime, principal: Principal, *, status: str | None = No
     if not 1 <= limit <= 200 or offset < 0:
         raise InvalidInput("limit must be 1-200 and offset >= 0", code="invalid_page")
     with rt.db.uow() as uow:
-        where = [Envelope.org_id == principal.org_id]
+        where = visible_to(principal)
         if status:
             where.append(Envelope.status == status)
         total = uow.session.scalar(select(func.count()).select_from(Envelope).where(*where))
@@ -354,16 +381,23 @@ def create(rt: Runtime, principal: Principal, *, subject: str, message: str = ""
     """Validate everything, then store a draft envelope. Nothing is written on error
     (document blobs are content-addressed: one stored before a failed commit is harmless
     and is reused by the next upload of the same bytes)."""
+    from accord.signing.factors import AuthRequest, configure  # signing imports us
+
     principal.require(Permission.ENVELOPE_SEND)
     subject = subject.strip()
     infos, boxes = _validate(rt, subject=subject, documents=documents, recipients=recipients,
                              fields=fields, expires_in_days=expires_in_days)
+    auth = configure([AuthRequest(role=r.role.value, factors=r.auth, phone=r.phone,
+                                  access_code=r.access_code,
+                                  kba=[(k.question, k.answer) for k in r.kba])
+                      for r in recipients])
     now = rt.now()
     blob_keys = [rt.blobs.put(d.data) for d in documents]
     actor = actor or staff_actor(principal)
     with rt.db.uow() as uow:
         env = Envelope(id=envelope_id or new_id(), org_id=principal.org_id,
-                       created_by=principal.user_id, subject=subject, message=message,
+                       created_by=principal.user_id, team=principal.team, subject=subject,
+                       message=message,
                        status=EnvelopeStatus.DRAFT.value, created_at=now,
                        expires_at=now + timedelta(days=expires_in_days), audit_count=0)
         if template is not None:
@@ -384,8 +418,8 @@ def create(rt: Runtime, principal: Principal, *, subject: str, message: str = ""
                               email=r.email.strip().lower(), role=r.role.value,
                               routing_order=r.routing_order,
                               status=RecipientStatus.CREATED.value,
-                              auth_method="email_link")
-                    for r in recipients]
+                              auth_method=a.method, auth_config=a.config, phone=a.phone)
+                    for r, a in zip(recipients, auth, strict=True)]
         uow.session.add_all([*doc_rows, *rec_rows])
         uow.session.flush()
         for req, placed in boxes:
@@ -402,7 +436,8 @@ def create(rt: Runtime, principal: Principal, *, subject: str, message: str = ""
                          "documents": [{"name": d.name, "sha256": d.sha256,
                                         "pages": d.page_count} for d in doc_rows],
                          "recipients": [{"name": r.name, "email": r.email, "role": r.role,
-                                         "routing_order": r.routing_order}
+                                         "routing_order": r.routing_order,
+                                         "auth_method": r.auth_method}
                                         for r in rec_rows],
                          "template": None if template is None else {
                              "version_id": template.version_id, "label": template.label,
@@ -417,7 +452,7 @@ def send(rt: Runtime, principal: Principal, envelope_id: str,
     actor = actor or staff_actor(principal)
     now = rt.now()
     with rt.db.uow() as uow:
-        env = load(uow.session, principal.org_id, envelope_id, for_update=True)
+        env = load(uow.session, principal, envelope_id, for_update=True)
         recs = recipients_of(uow.session, env.id)
         state = state_of(env, recs)
         try:
@@ -443,7 +478,7 @@ def void(rt: Runtime, principal: Principal, envelope_id: str, reason: str,
     actor = actor or staff_actor(principal)
     now = rt.now()
     with rt.db.uow() as uow:
-        env = load(uow.session, principal.org_id, envelope_id, for_update=True)
+        env = load(uow.session, principal, envelope_id, for_update=True)
         recs = recipients_of(uow.session, env.id)
         state = state_of(env, recs)
         was_sent = state.status is EnvelopeStatus.SENT
@@ -504,3 +539,48 @@ def sender_email(session: Session, env: Envelope) -> str | None:
     from accord.accounts.services import user_email
 
     return user_email(session, env.created_by) if env.created_by else None
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """Counts over the envelopes a manager (or admin) can see."""
+
+    by_status: dict[str, int]
+    by_sender: dict[str, dict[str, int]]  # sender email -> status -> count
+    completed_last_30_days: int
+    median_hours_to_complete: float | None
+
+
+def dashboard(rt: Runtime, principal: Principal) -> Dashboard:
+    from accord.accounts.services import user_emails
+
+    principal.require(Permission.DASHBOARD_READ)
+    since = rt.now() - timedelta(days=30)
+    with rt.db.uow() as uow:
+        where = visible_to(principal)
+        if principal.role == Role.MANAGER:  # the team in full, not colleagues' status
+            where = [Envelope.org_id == principal.org_id,
+                     or_(Envelope.created_by == principal.user_id,
+                         Envelope.team == principal.team) if principal.team
+                     else Envelope.created_by == principal.user_id]
+        rows = uow.session.execute(
+            select(Envelope.status, Envelope.created_by, Envelope.sent_at,
+                   Envelope.completed_at).where(*where)).all()
+        emails = user_emails(uow.session, {r.created_by for r in rows if r.created_by})
+    by_status: dict[str, int] = {}
+    by_sender: dict[str, dict[str, int]] = {}
+    durations = []
+    recent = 0
+    for status, creator, sent_at, completed_at in rows:
+        by_status[status] = by_status.get(status, 0) + 1
+        who = emails.get(creator or "", "unknown")
+        by_sender.setdefault(who, {})[status] = by_sender.get(who, {}).get(status, 0) + 1
+        if completed_at is not None:
+            if completed_at >= since:
+                recent += 1
+            if sent_at is not None:
+                durations.append((completed_at - sent_at).total_seconds() / 3600)
+    durations.sort()
+    median = durations[len(durations) // 2] if durations else None
+    return Dashboard(by_status, by_sender, recent,
+                     round(median, 2) if median is not None else None)

@@ -1,7 +1,9 @@
-"""The signer's pages: /s/{token} (link exchange), /sign (the ceremony) and page images.
+"""The signer's pages: /s/{token} (link exchange), /sign (the ceremony) and page images,
+and /sign/auth/* (one small form per authentication factor, before the consent page).
 
 Server-rendered and light: one small stylesheet and one small script (for drawing a
-signature; typing one works without JavaScript)."""
+signature; typing one works without JavaScript). Codes and answers travel only in POST
+bodies, never in URLs."""
 
 from __future__ import annotations
 
@@ -11,9 +13,9 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from accord.errors import AccordError, InvalidInput
+from accord.errors import AccordError, Conflict, InvalidInput
 from accord.runtime import Runtime
-from accord.signing import disclosure, services
+from accord.signing import auth, disclosure, otp, services
 from accord.web.deps import SIGNER_COOKIE, Rt, client_ip, cookie_name, user_agent
 from accord.web.templating import render
 
@@ -46,19 +48,83 @@ def _page(request: Request, rt: Runtime, *, error: AccordError | None = None,
     v = services.view(rt, _token(request, rt), _client(request))
     ctx: dict[str, Any] = {"v": v, "d": disclosure, "error": error, "form": form or {}}
     if v.finished:
-        return render(request, "signing/done.html", **ctx)
-    if v.envelope_status != "sent":
-        return render(request, "signing/closed.html", **ctx)
-    if not v.your_turn:
-        return render(request, "signing/not_your_turn.html", **ctx)
-    if not v.consented:
-        return render(request, "signing/consent.html", status_code=status, **ctx)
-    return render(request, "signing/sign.html", status_code=status, **ctx)
+        template, status = "signing/done.html", 200
+    elif v.envelope_status != "sent":
+        template, status = "signing/closed.html", 200
+    elif not v.your_turn:
+        template, status = "signing/not_your_turn.html", 200
+    elif v.auth is not None and v.auth.locked:
+        template, status = "signing/auth_locked.html", 403
+    elif v.auth is not None:
+        template = AUTH_TEMPLATES[v.auth.factor]
+    elif not v.consented:
+        template = "signing/consent.html"
+    else:
+        template = "signing/sign.html"
+    return render(request, template, status_code=status, **ctx)
+
+
+AUTH_TEMPLATES = {"email_otp": "signing/auth_code.html", "sms_otp": "signing/auth_code.html",
+                  "access_code": "signing/auth_access_code.html",
+                  "kba": "signing/auth_kba.html"}
 
 
 @router.get("/sign")
 def sign_page(request: Request, rt: Rt) -> Response:
     return _page(request, rt)
+
+
+def _after_auth(request: Request, rt: Runtime, exc: AccordError | None) -> Response:
+    """Back to /sign when the step worked (or was already done); else the same page with
+    the error. Only errors of the step itself are shown; others go to the error page."""
+    if exc is None or isinstance(exc, Conflict):
+        return RedirectResponse("/sign", status_code=303)
+    if isinstance(exc, auth.Locked):
+        return _page(request, rt)
+    return _page(request, rt, error=exc, status=exc.status)
+
+
+@router.post("/sign/auth/send-code")
+def send_code(request: Request, rt: Rt, csrf_token: Annotated[str, Form()] = "") -> Response:
+    try:
+        otp.request_code(rt, _token(request, rt), csrf_token, _client(request))
+    except (otp.TooManyCodes, Conflict, auth.Locked) as exc:
+        return _after_auth(request, rt, exc)
+    return _after_auth(request, rt, None)
+
+
+@router.post("/sign/auth/code")
+def enter_code(request: Request, rt: Rt, csrf_token: Annotated[str, Form()] = "",
+               code: Annotated[str, Form()] = "") -> Response:
+    try:
+        otp.verify_code(rt, _token(request, rt), csrf_token, code, _client(request))
+    except (InvalidInput, Conflict, auth.Locked) as exc:
+        return _after_auth(request, rt, exc)
+    return _after_auth(request, rt, None)
+
+
+@router.post("/sign/auth/access-code")
+def enter_access_code(request: Request, rt: Rt, csrf_token: Annotated[str, Form()] = "",
+                      access_code: Annotated[str, Form()] = "") -> Response:
+    try:
+        auth.verify_access_code(rt, _token(request, rt), csrf_token, access_code,
+                                _client(request))
+    except (InvalidInput, Conflict, auth.Locked) as exc:
+        return _after_auth(request, rt, exc)
+    return _after_auth(request, rt, None)
+
+
+@router.post("/sign/auth/kba")
+async def answer_questions(request: Request, rt: Rt) -> Response:
+    form = await request.form()
+    fields = {k: str(v)[:500] for k, v in form.items() if isinstance(v, str)}
+    answers = [fields.get(f"answer_{i}", "") for i in range(5)]
+    try:
+        await run_in_threadpool(auth.verify_kba, rt, _token(request, rt),
+                                fields.get("csrf_token"), answers, _client(request))
+    except (InvalidInput, Conflict, auth.Locked) as exc:
+        return await run_in_threadpool(_after_auth, request, rt, exc)
+    return RedirectResponse("/sign", status_code=303)
 
 
 @router.post("/sign/consent")

@@ -1,7 +1,10 @@
-"""The signer's ceremony: open a link, consent, view, fill fields, adopt, sign or decline.
+"""The signer's ceremony: open a link, authenticate, consent, view, fill fields, adopt,
+sign or decline.
 
 Every step is an audit event. Signing links are exchanged for a short-lived signer session
-(cookie) on first use so the token leaves the address bar.
+(cookie) on first use so the token leaves the address bar. A recipient with authentication
+factors must pass them all in that session (``signing.auth``, ``signing.otp``) before the
+documents are shown or anything can be done with them.
 """
 
 from __future__ import annotations
@@ -25,9 +28,10 @@ from accord.envelopes.domain import (
     TransitionError,
 )
 from accord.envelopes.models import Document, Envelope, Field, Recipient
-from accord.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from accord.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from accord.runtime import Runtime
-from accord.signing import disclosure
+from accord.signing import disclosure, factors
+from accord.signing.factors import AuthStep
 from accord.signing.links import hash_token
 from accord.signing.models import SignerSession
 from accord.signing.signature import adopt
@@ -66,6 +70,7 @@ class SignerView:
     csrf_token: str
     documents: list[SignerDocument]
     fields: list[envelopes.FieldView]
+    auth: AuthStep | None = None  # set while a factor is still to pass (or locked out)
 
 
 @dataclass(frozen=True)
@@ -75,7 +80,7 @@ class SignatureInput:
     drawn: str | None = None  # PNG data URL
 
 
-def _actor(r: Recipient) -> str:
+def actor_of(r: Recipient) -> str:
     return f"recipient:{r.email}"
 
 
@@ -90,6 +95,9 @@ def _live_recipient(session: Session, recipient: Recipient | None,
             or recipient.token_hash is None
             or (env.expires_at is not None and env.expires_at <= now)):
         raise NotFound(DEAD_LINK, code="link_invalid")
+    # read again now that the envelope is locked: a concurrent request may have counted a
+    # failed attempt on this recipient since it was first loaded
+    session.refresh(recipient)
     return recipient, env
 
 
@@ -107,7 +115,7 @@ def open_link(rt: Runtime, token: str, client: Client) -> str:
                             org_id=rec.org_id, csrf_token=secrets.token_urlsafe(32),
                             created_at=now,
                             expires_at=now + timedelta(hours=rt.settings.signer_session_hours)))
-        audit.record(s, env, "recipient:link_opened", actor=_actor(rec), now=now,
+        audit.record(s, env, "recipient:link_opened", actor=actor_of(rec), now=now,
                      ip=client.ip, user_agent=client.user_agent,
                      data={"recipient_id": rec.id, "auth_method": rec.auth_method})
         envelopes.commit_or_conflict(s)
@@ -122,14 +130,18 @@ def _session(s: Session, session_token: str | None, now: datetime) -> SignerSess
     return row
 
 
-def _load(s: Session, session_token: str | None,
-          now: datetime) -> tuple[SignerSession, Recipient, Envelope]:
+def load_signer(s: Session, session_token: str | None, now: datetime, *,
+                authenticated: bool = True) -> tuple[SignerSession, Recipient, Envelope]:
+    """The live session, recipient and (locked) envelope. ``authenticated`` also requires
+    every authentication factor passed in this session (Forbidden otherwise)."""
     sess = _session(s, session_token, now)
     rec, env = _live_recipient(s, s.get(Recipient, sess.recipient_id), now)
+    if authenticated and factors.blocked(s, sess, rec):
+        raise Forbidden("confirm who you are first", code="auth_required")
     return sess, rec, env
 
 
-def _check_csrf(sess: SignerSession, csrf: str | None) -> None:
+def check_csrf(sess: SignerSession, csrf: str | None) -> None:
     if not csrf or not secrets.compare_digest(csrf, sess.csrf_token):
         raise Unauthorized("the form expired; reload the page", code="csrf_invalid")
 
@@ -149,17 +161,22 @@ def view(rt: Runtime, session_token: str | None, client: Client) -> SignerView:
         recs = envelopes.recipients_of(s, env.id)
         state = envelopes.state_of(env, recs)
         turn = state.is_turn_of(rec.id)
-        if turn and rec.consented_at is not None and state.mark_viewed(rec.id):
+        step = factors.step(s, sess, rec)
+        if (step is None and turn and rec.consented_at is not None
+                and state.mark_viewed(rec.id)):
             envelopes.apply_state(env, recs, state)
             rec.viewed_at = now
-            audit.record(s, env, "recipient:viewed", actor=_actor(rec), now=now,
+            audit.record(s, env, "recipient:viewed", actor=actor_of(rec), now=now,
                          ip=client.ip, user_agent=client.user_agent,
                          data={"recipient_id": rec.id})
             envelopes.commit_or_conflict(s)
-        docs = envelopes.documents_of(s, env.id)
-        fields = [f for f in envelopes.fields_of(s, env.id) if f.recipient_id == rec.id]
+        # nothing of the documents is shown until every factor is passed
+        docs = envelopes.documents_of(s, env.id) if step is None else []
+        fields = [f for f in envelopes.fields_of(s, env.id)
+                  if f.recipient_id == rec.id] if step is None else []
         return SignerView(
-            envelope_id=env.id, subject=env.subject, message=env.message,
+            envelope_id=env.id, subject=env.subject,
+            message=env.message if step is None else "",
             organisation=org_name(s, env.org_id), envelope_status=env.status,
             recipient_id=rec.id, name=rec.name, email=rec.email, role=rec.role,
             status=rec.status, your_turn=turn, consented=rec.consented_at is not None,
@@ -169,7 +186,7 @@ def view(rt: Runtime, session_token: str | None, client: Client) -> SignerView:
             documents=[SignerDocument(d.id, d.name, [(float(w), float(h))
                                                      for w, h in d.page_sizes])
                        for d in docs],
-            fields=[envelopes.field_view(f) for f in fields])
+            fields=[envelopes.field_view(f) for f in fields], auth=step)
 
 
 def consent(rt: Runtime, session_token: str | None, csrf: str | None,
@@ -177,13 +194,13 @@ def consent(rt: Runtime, session_token: str | None, csrf: str | None,
     now = rt.now()
     with rt.db.uow() as uow:
         s = uow.session
-        sess, rec, env = _load(s, session_token, now)
-        _check_csrf(sess, csrf)
+        sess, rec, env = load_signer(s, session_token, now)
+        check_csrf(sess, csrf)
         if rec.consented_at is not None:
             return
         rec.consented_at, rec.consent_version = now, disclosure.VERSION
         rec.ip, rec.user_agent = client.ip, (client.user_agent or "")[:500]
-        audit.record(s, env, "recipient:consented", actor=_actor(rec), now=now,
+        audit.record(s, env, "recipient:consented", actor=actor_of(rec), now=now,
                      ip=client.ip, user_agent=client.user_agent,
                      data={"recipient_id": rec.id, "disclosure_version": disclosure.VERSION,
                            "disclosure": disclosure.AGREE})
@@ -194,7 +211,7 @@ def page_png(rt: Runtime, session_token: str | None, document_id: str, page: int
     now = rt.now()
     with rt.db.uow() as uow:
         s = uow.session
-        _sess, rec, env = _load(s, session_token, now)
+        _sess, rec, env = load_signer(s, session_token, now)
         doc = s.scalar(select(Document).where(Document.id == document_id,
                                               Document.envelope_id == env.id))
         if doc is None or not 1 <= page <= doc.page_count:
@@ -249,8 +266,8 @@ def finish(rt: Runtime, session_token: str | None, csrf: str | None, *,
     now = rt.now()
     with rt.db.uow() as uow:
         s = uow.session
-        sess, rec, env = _load(s, session_token, now)
-        _check_csrf(sess, csrf)
+        sess, rec, env = load_signer(s, session_token, now)
+        check_csrf(sess, csrf)
         if rec.consented_at is None:
             raise Conflict("accept the electronic records disclosure first",
                            code="consent_required")
@@ -273,13 +290,13 @@ def finish(rt: Runtime, session_token: str | None, csrf: str | None, *,
         if adopted is not None:
             rec.signature_kind = adopted.kind
             rec.signature_blob = rt.blobs.put(adopted.png)
-            audit.record(s, env, "recipient:signature_adopted", actor=_actor(rec), now=now,
+            audit.record(s, env, "recipient:signature_adopted", actor=actor_of(rec), now=now,
                          ip=client.ip, user_agent=client.user_agent,
                          data={"recipient_id": rec.id, "kind": adopted.kind,
                                "image_sha256": rec.signature_blob})
         for f in fields:
             f.value = filled[f.id]
-            audit.record(s, env, "recipient:field_filled", actor=_actor(rec), now=now,
+            audit.record(s, env, "recipient:field_filled", actor=actor_of(rec), now=now,
                          ip=client.ip, user_agent=client.user_agent,
                          data={"recipient_id": rec.id, "field_id": f.id, "kind": f.kind,
                                "label": f.label, "value": f.value})
@@ -292,7 +309,7 @@ def finish(rt: Runtime, session_token: str | None, csrf: str | None, *,
         rec.ip, rec.user_agent = client.ip, (client.user_agent or "")[:500]
         tag = "recipient:signed" if rec.role == RecipientRole.SIGNER.value else \
             "recipient:approved"
-        audit.record(s, env, tag, actor=_actor(rec), now=now, ip=client.ip,
+        audit.record(s, env, tag, actor=actor_of(rec), now=now, ip=client.ip,
                      user_agent=client.user_agent,
                      data={"recipient_id": rec.id, "intent": disclosure.INTENT
                            if tag == "recipient:signed" else disclosure.APPROVE_INTENT})
@@ -316,8 +333,8 @@ def decline(rt: Runtime, session_token: str | None, csrf: str | None, *, reason:
                            code="invalid_reason")
     with rt.db.uow() as uow:
         s = uow.session
-        sess, rec, env = _load(s, session_token, now)
-        _check_csrf(sess, csrf)
+        sess, rec, env = load_signer(s, session_token, now)
+        check_csrf(sess, csrf)
         recs = envelopes.recipients_of(s, env.id)
         state = envelopes.state_of(env, recs)
         try:
@@ -329,7 +346,7 @@ def decline(rt: Runtime, session_token: str | None, csrf: str | None, *, reason:
         env.declined_at = now
         for r in recs:
             r.token_hash = None
-        audit.record(s, env, "recipient:declined", actor=_actor(rec), now=now, ip=client.ip,
+        audit.record(s, env, "recipient:declined", actor=actor_of(rec), now=now, ip=client.ip,
                      user_agent=client.user_agent,
                      data={"recipient_id": rec.id, "reason": reason})
         audit.record(s, env, "envelope:declined", actor="system", now=now,

@@ -1,0 +1,134 @@
+"""REST routes for users, API keys and organisation settings under /api/v1."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from accord.accounts import services_admin as admin
+from accord.accounts.domain import Role, Scope
+from accord.web.deps import ApiPrincipal, Rt
+
+router = APIRouter(prefix="/api/v1", tags=["accounts"])
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"description": "Error: `{\"error\": {\"code\", \"message\", \"details\"}}`"}
+    for code in (401, 403, 404, 409, 422, 429)}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class UserIn(Strict):
+    email: str = Field(min_length=3, max_length=320)
+    name: str = Field(min_length=1, max_length=200)
+    role: Role
+    team: str | None = Field(None, max_length=80)
+
+
+class UserPatch(Strict):
+    role: Role | None = None
+    team: str | None = Field(None, max_length=80, description="Empty string clears it.")
+    active: bool | None = None
+
+
+class NewUserOut(BaseModel):
+    user: admin.UserView
+    initial_password: str = Field(description="Shown once. The user should change it "
+                                  "(or use password reset).")
+
+
+class KeyIn(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    scopes: list[Scope] | None = Field(None, description="Limit the key; default: "
+                                       "everything your role may do.")
+
+
+class SsoIn(Strict):
+    issuer: str = Field(min_length=8, max_length=500)
+    client_id: str = Field(min_length=1, max_length=200)
+    client_secret: str = Field(min_length=1, max_length=500)
+
+
+class SettingsPatch(Strict):
+    mfa_required_roles: list[Role] | None = None
+    template_approval_required: bool | None = None
+    sso: SsoIn | None = None
+
+
+class MeOut(BaseModel):
+    user_id: str
+    org_id: str
+    email: str
+    name: str
+    role: str
+    team: str | None
+    scopes: list[str] | None
+
+
+@router.get("/me", response_model=MeOut, responses=ERRORS, summary="Who this API key is")
+def me(principal: ApiPrincipal) -> MeOut:
+    return MeOut(user_id=principal.user_id, org_id=principal.org_id, email=principal.email,
+                 name=principal.name, role=principal.role, team=principal.team,
+                 scopes=sorted(principal.scopes) if principal.scopes is not None else None)
+
+
+@router.get("/users", response_model=list[admin.UserView], responses=ERRORS,
+            summary="List the organisation's users (admin)")
+def list_users(rt: Rt, principal: ApiPrincipal) -> list[admin.UserView]:
+    return admin.list_users(rt, principal)
+
+
+@router.post("/users", status_code=201, response_model=NewUserOut, responses=ERRORS,
+             summary="Add a user (admin)")
+def add_user(body: UserIn, rt: Rt, principal: ApiPrincipal) -> NewUserOut:
+    user, password = admin.add_user(rt, principal, email=body.email, name=body.name,
+                                    role=body.role.value, team=body.team)
+    return NewUserOut(user=user, initial_password=password)
+
+
+@router.patch("/users/{user_id}", response_model=admin.UserView, responses=ERRORS,
+              summary="Change a user's role, team or active flag (admin); takes effect at once")
+def update_user(user_id: str, body: UserPatch, rt: Rt,
+                principal: ApiPrincipal) -> admin.UserView:
+    return admin.update_user(rt, principal, user_id,
+                             role=body.role.value if body.role else None, team=body.team,
+                             active=body.active)
+
+
+@router.get("/api-keys", response_model=list[admin.ApiKeyView], responses=ERRORS,
+            summary="API keys: your own (admins: everyone's)")
+def list_keys(rt: Rt, principal: ApiPrincipal) -> list[admin.ApiKeyView]:
+    return admin.list_keys(rt, principal)
+
+
+@router.post("/api-keys", status_code=201, response_model=admin.NewApiKey,
+             responses=ERRORS, summary="Create an API key for yourself (shown once)")
+def new_key(body: KeyIn, rt: Rt, principal: ApiPrincipal) -> admin.NewApiKey:
+    return admin.new_key(rt, principal, name=body.name,
+                         scopes=[s.value for s in body.scopes] if body.scopes else None)
+
+
+@router.post("/api-keys/{key_id}/revoke", response_model=admin.ApiKeyView, responses=ERRORS,
+             summary="Revoke an API key (yours; admins: any); effective immediately")
+def revoke_key(key_id: str, rt: Rt, principal: ApiPrincipal) -> admin.ApiKeyView:
+    return admin.revoke_key(rt, principal, key_id)
+
+
+@router.get("/organisation/settings", response_model=admin.OrgSettings, responses=ERRORS,
+            summary="Organisation settings (admin)")
+def get_settings(rt: Rt, principal: ApiPrincipal) -> admin.OrgSettings:
+    return admin.get_settings(rt, principal)
+
+
+@router.patch("/organisation/settings", response_model=admin.OrgSettings, responses=ERRORS,
+              summary="Change MFA roles, template approval or single sign-on (admin)")
+def update_settings(body: SettingsPatch, rt: Rt, principal: ApiPrincipal) -> admin.OrgSettings:
+    return admin.update_settings(
+        rt, principal,
+        mfa_required_roles=[r.value for r in body.mfa_required_roles]
+        if body.mfa_required_roles is not None else None,
+        template_approval_required=body.template_approval_required,
+        sso=body.sso.model_dump() if body.sso else None)

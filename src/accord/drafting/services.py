@@ -1,0 +1,91 @@
+"""Use cases of the drafting feature: the clause library, templates and their versions,
+review and publication, previews, envelopes from templates, seeding the shipped examples.
+
+Each function owns its transaction, checks the caller's role (``domain.TEMPLATE_PERMISSIONS``)
+and scopes every query to the caller's organisation: another organisation's keys and ids
+answer NotFound. The implementation is split by responsibility:
+
+* ``services_clauses``   clause library lifecycle
+* ``services_templates`` template lifecycle, reading, diffs, the approval setting
+* ``services_use``       preview, create_from_template
+* ``services_seed``      seed_examples
+* ``services_checks``    upload validation; ``services_render`` clause pins and rendering;
+  ``services_common``    access, loading, views, the immutability guard
+"""
+
+from __future__ import annotations
+
+from accord.drafting.services_clauses import (
+    create_clause,
+    diff_clause,
+    edit_clause,
+    get_clause,
+    list_clauses,
+    publish_clause,
+    reject_clause,
+    retire_clause,
+    submit_clause,
+)
+from accord.drafting.services_common import (
+    ClauseSummary,
+    ClauseVersionView,
+    ClauseView,
+    Diff,
+    TemplateSummary,
+    TemplateVersionSummary,
+    TemplateVersionView,
+    TemplateView,
+)
+from accord.drafting.services_seed import seed_examples
+from accord.drafting.services_templates import (
+    DraftingSettings,
+    create_template,
+    diff_template,
+    edit_template,
+    get_settings,
+    get_template,
+    get_template_version,
+    list_templates,
+    publish_template,
+    reject_template,
+    retire_template,
+    set_settings,
+    submit_template,
+)
+from accord.drafting.services_use import create_from_template, preview
+
+__all__ = [
+    "ClauseSummary",
+    "ClauseVersionView",
+    "ClauseView",
+    "Diff",
+    "DraftingSettings",
+    "TemplateSummary",
+    "TemplateVersionSummary",
+    "TemplateVersionView",
+    "TemplateView",
+    "create_clause",
+    "create_from_template",
+    "create_template",
+    "diff_clause",
+    "diff_template",
+    "edit_clause",
+    "edit_template",
+    "get_clause",
+    "get_settings",
+    "get_template",
+    "get_template_version",
+    "list_clauses",
+    "list_templates",
+    "preview",
+    "publish_clause",
+    "publish_template",
+    "reject_clause",
+    "reject_template",
+    "retire_clause",
+    "retire_template",
+    "seed_examples",
+    "set_settings",
+    "submit_clause",
+    "submit_template",
+]

@@ -1,0 +1,194 @@
+"""Using published templates: preview a version with data, and create an envelope from
+one (merge prefill and data, validate, render with the envelope id, place the fields)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from accord.accounts.domain import Permission
+from accord.accounts.services import Principal
+from accord.db import new_id
+from accord.drafting import variables
+from accord.drafting.domain import (
+    Action,
+    RecipientIssue,
+    RoleSpec,
+    VersionStatus,
+    label,
+    match_recipients,
+    merge_prefill,
+    parse_roles,
+)
+from accord.drafting.models import Template, TemplateVersion
+from accord.drafting.services_checks import pdf_field_request
+from accord.drafting.services_common import (
+    latest_published,
+    load_template,
+    load_template_version_by_id,
+    pick,
+    require,
+    template_versions,
+    visible,
+)
+from accord.drafting.services_render import RenderPlan, plan_for, run
+from accord.envelopes import services as envelopes
+from accord.envelopes.domain import FieldKind, RecipientRole
+from accord.envelopes.placement import FieldRequest
+from accord.envelopes.services import TemplateRef
+from accord.errors import Conflict, InvalidInput, NotFound
+from accord.runtime import Runtime
+
+
+def _data_error(problems: Sequence[variables.Problem],
+                recipient_issues: Sequence[RecipientIssue] = ()) -> InvalidInput:
+    """Every problem at once: data problems first, then recipients (``recipients.<role>``)."""
+    details = [{"variable": p.variable, "code": p.code, "message": p.message}
+               for p in problems]
+    details += [{"variable": f"recipients.{r.role}", "code": r.code, "message": r.message}
+                for r in recipient_issues]
+    if problems:
+        code = "template_data_invalid"
+    elif any(r.code == "role_recipient_missing" for r in recipient_issues):
+        code = "role_recipient_missing"
+    else:
+        code = recipient_issues[0].code
+    head = "; ".join(d["message"] for d in details[:3])
+    more = f" (and {len(details) - 3} more)" if len(details) > 3 else ""
+    return InvalidInput(f"{len(details)} problem(s): {head}{more}", code=code, details=details)
+
+
+@dataclass(frozen=True)
+class _Ready:
+    """A version with validated data, read in one transaction, rendered after it."""
+
+    tpl_key: str
+    tpl_name: str
+    version_id: str
+    version: int
+    source_sha256: str
+    pins: dict[str, Any]
+    roles: list[RoleSpec]
+    context: dict[str, Any]
+    plan: RenderPlan | None  # None: a pdf template
+    pdf: bytes | None
+    pdf_fields: list[Any]
+
+
+def _ready(rt: Runtime, s: Session, tpl: Template, row: TemplateVersion,
+           data: Mapping[str, Any], customer: Mapping[str, Any] | None,
+           recipients: Mapping[str, Mapping[str, Any]] | None) -> _Ready:
+    roles, _ = parse_roles(row.roles)
+    specs = variables.parse_specs(row.variables)
+    merged = merge_prefill(customer, row.prefill, data)
+    context, problems = variables.validate(specs, merged)
+    rec_issues = match_recipients(roles, recipients) if recipients is not None else []
+    if problems or rec_issues:
+        raise _data_error(problems, rec_issues)
+    pdf = rt.blobs.get(row.pdf_blob) if row.pdf_blob else None
+    return _Ready(tpl_key=tpl.key, tpl_name=tpl.name, version_id=row.id, version=row.version,
+                  source_sha256=row.source_sha256 or "", pins=dict(row.pinned_clauses),
+                  roles=roles, context=context,
+                  plan=None if tpl.kind == "pdf" else plan_for(s, tpl, row), pdf=pdf,
+                  pdf_fields=list(row.pdf_fields))
+
+
+def preview(rt: Runtime, principal: Principal, *, key: str | None = None,
+            version: int | None = None, version_id: str | None = None,
+            data: Mapping[str, Any] | None = None,
+            customer: Mapping[str, Any] | None = None) -> bytes:
+    """A PDF of a version (by ``version_id``, or ``key`` and ``version``; default the latest
+    the caller may see) rendered with ``data`` (default: its sample data) and the customer
+    record's prefill, footed "Preview". Invalid data: one 422 listing every problem."""
+    require(principal, Action.READ)
+    if (key is None) == (version_id is None):
+        raise InvalidInput("give a template key or a version id", code="invalid_request")
+    with rt.db.uow() as uow:
+        s = uow.session
+        if version_id is not None:
+            tpl, row = load_template_version_by_id(s, principal.org_id, version_id)
+            if not visible(principal, row.status):
+                raise NotFound("no such template version", code="template_version_not_found")
+        else:
+            tpl = load_template(s, principal.org_id, str(key))
+            row = pick(template_versions(s, tpl.id), version, principal, noun="template")
+        ready = _ready(rt, s, tpl, row, row.sample_data if data is None else data, customer,
+                       None)
+    if ready.plan is None:
+        return ready.pdf or b""
+    return run(ready.plan, ready.context).pdf
+
+
+def _fields(ready: _Ready, rendered_fields: Sequence[Any]) -> list[FieldRequest]:
+    index = {r.key: i for i, r in enumerate(ready.roles)}
+    if ready.plan is None:
+        return [pdf_field_request(raw, index[raw["role"]]) for raw in ready.pdf_fields]
+    out = []
+    for f in rendered_fields:
+        if f.role not in index:  # publishing checked the tags; a changed engine might not
+            raise Conflict(f"the rendered document has a field for undeclared role "
+                           f"{f.role!r}", code="template_field_role")
+        out.append(FieldRequest(
+            recipient=index[f.role], kind=FieldKind(f.kind), document=0, page=f.page, x=f.x,
+            y=f.y, width=f.width, height=f.height, required=f.kind != FieldKind.CHECKBOX,
+            label=(f.name or "").replace("_", " ")))
+    return out
+
+
+def create_from_template(rt: Runtime, principal: Principal, *, template_key: str,
+                         version: int | None = None, data: Mapping[str, Any],
+                         recipients: Mapping[str, Mapping[str, Any]],
+                         customer: Mapping[str, Any] | None = None,
+                         subject: str | None = None, message: str = "", send: bool = False,
+                         expires_in_days: int = 120,
+                         actor: envelopes.Actor | None = None) -> str:
+    """An envelope from a published version (default: the latest one): prefill from the
+    ``customer`` record, then the explicit ``data``; every problem with the data and the
+    recipients (one per role, ``{role: {"name", "email"}}``) is reported at once (422
+    ``template_data_invalid`` / ``role_recipient_missing``). The document is rendered with
+    the envelope's id; its fields come from the tags (or the PDF placements). The envelope
+    records the template version, its label, source hash and pinned clauses. Returns the
+    envelope id."""
+    require(principal, Action.USE)
+    principal.require(Permission.ENVELOPE_SEND)
+    with rt.db.uow() as uow:
+        s = uow.session
+        tpl = load_template(s, principal.org_id, template_key)
+        versions = template_versions(s, tpl.id)
+        if version is None:
+            row = latest_published(versions)
+            if row is None:
+                raise Conflict(f"template {template_key!r} has no published version",
+                               code="template_not_published")
+        else:
+            row = next((v for v in versions if v.version == version
+                        and visible(principal, v.status)), None)
+            if row is None:
+                raise NotFound(f"template {template_key!r} has no version {version}",
+                               code="template_version_not_found")
+            if row.status != VersionStatus.PUBLISHED:
+                raise Conflict(f"version {version} is {row.status}; only published versions "
+                               "make envelopes", code="template_version_not_published")
+        ready = _ready(rt, s, tpl, row, data, customer, recipients)
+    env_id = new_id()
+    if ready.plan is None:
+        document, fields = ready.pdf or b"", _fields(ready, ())
+    else:
+        rendered = run(ready.plan, ready.context, envelope_id=env_id)
+        document, fields = rendered.pdf, _fields(ready, rendered.fields)
+    tag = label(ready.tpl_key, ready.version)
+    env_id = envelopes.create(
+        rt, principal, subject=subject or ready.tpl_name, message=message,
+        documents=[envelopes.DocumentInput(f"{ready.tpl_name}.pdf", document)],
+        recipients=[envelopes.RecipientInput(
+            name=str(recipients[r.key]["name"]), email=str(recipients[r.key]["email"]),
+            role=RecipientRole(r.type), routing_order=r.routing_order) for r in ready.roles],
+        fields=fields, expires_in_days=expires_in_days, actor=actor, envelope_id=env_id,
+        template=TemplateRef(version_id=ready.version_id, label=tag,
+                             sha256=ready.source_sha256, clauses=ready.pins))
+    if send:
+        envelopes.send(rt, principal, env_id, actor=actor)
+    return env_id

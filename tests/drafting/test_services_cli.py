@@ -1,0 +1,87 @@
+"""`accord templates ...` (the drafting Typer app) against the test runtime."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from accord.accounts.models import Organisation
+from accord.drafting.cli import app, parse_recipient
+from accord.envelopes import services as envelopes
+from accord.runtime import Runtime
+from tests.factories import member
+
+SSA = "support-services-agreement"
+
+
+@pytest.fixture
+def runner(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setattr("accord.cli._runtime", lambda: rt)
+    monkeypatch.setattr("accord.drafting.cli.out", Console(width=200))
+    monkeypatch.setattr("accord.drafting.cli.err", Console(width=200, stderr=True))
+    return CliRunner()
+
+
+def test_parse_recipient() -> None:
+    assert parse_recipient('customer="Ann Lee <ann@example.com>"') == (
+        "customer", {"name": "Ann Lee", "email": "ann@example.com"})
+    assert parse_recipient("provider=bob@example.com")[1]["name"] == "bob@example.com"
+
+
+def test_seed_list_show_preview_send(rt: Runtime, runner: CliRunner, tmp_path: Path) -> None:
+    admin = member(rt, role="admin")
+    agent = member(rt, role="agent", org_id=admin.org_id)
+    with rt.db.uow() as uow:
+        org = uow.session.get(Organisation, admin.org_id)
+        assert org is not None
+        slug = org.slug
+    r = runner.invoke(app, ["seed-examples", "--org", slug, "--as", agent.email])
+    assert r.exit_code == 2 and "must be legal or admin" in r.output
+    r = runner.invoke(app, ["seed-examples", "--org", slug, "--as", admin.email])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["list", "--as", agent.email])
+    assert r.exit_code == 0 and SSA in r.output and "published" in r.output
+    r = runner.invoke(app, ["show", SSA, "--as", agent.email])
+    assert r.exit_code == 0 and "pinned clauses" in r.output and "customer" in r.output
+
+    data = tmp_path / "data.json"
+    data.write_text(json.dumps({"annual_fee": {"amount": "1000", "currency": "USD"},
+                                "effective_date": "2026-02-01", "end_date": "2027-01-31",
+                                "covered_products": [{"product": "Desk", "seats": 5}]}))
+    record = tmp_path / "record.json"
+    record.write_text(json.dumps({
+        "account": {"name": "Globex Ltd", "billing_address": "1 Main St, Springfield",
+                    "support_tier": "premium"},
+        "contact": {"name": "Hank Scorpio", "email": "hank@globex.example"}}))
+    out = tmp_path / "preview.pdf"
+    r = runner.invoke(app, ["preview", SSA, "--as", agent.email, "--data", str(data),
+                            "--customer", str(record), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert out.read_bytes().startswith(b"%PDF-")
+
+    r = runner.invoke(app, ["send", SSA, "--as", agent.email, "--data", str(data),
+                            "--customer", str(record),
+                            "--recipient", 'customer="Hank Scorpio <hank@globex.example>"',
+                            "--recipient", "provider=Ann Lee <ann@brightline.example>",
+                            "--recipient", "account_manager=am@brightline.example",
+                            "--send"])
+    assert r.exit_code == 0, r.output
+    assert "sent" in r.output
+    (env,) = envelopes.list_envelopes(rt, agent.principal).items
+    assert env.status == "sent" and env.subject == "Support Services Agreement"
+
+    # errors: a clear message and a non-zero exit
+    r = runner.invoke(app, ["send", SSA, "--as", agent.email, "--data", str(data),
+                            "--recipient", "customer=c@example.com"])
+    assert r.exit_code == 2
+    assert "role_recipient_missing" in r.output or "template_data_invalid" in r.output
+    r = runner.invoke(app, ["publish", SSA, "--as", agent.email])
+    assert r.exit_code == 2 and "forbidden" in r.output
+    r = runner.invoke(app, ["publish", SSA, "--as", "nobody@example.com"])
+    assert r.exit_code == 2 and "user_not_found" in r.output
+    r = runner.invoke(app, ["publish", SSA, "--as", admin.email])
+    assert r.exit_code == 2 and "version_not_publishable" in r.output
