@@ -96,9 +96,21 @@ class PreviewIn(Strict):
     customer: JSONObject | None = Field(None, description="A customer record for prefill.")
 
 
+class KbaFor(Strict):
+    question: str = Field(min_length=1, max_length=300)
+    answer: str = Field(min_length=1, max_length=200)
+
+
 class RecipientFor(Strict):
     name: str = Field(max_length=200)
     email: str = Field(max_length=320)
+    auth: list[Literal["email_otp", "sms_otp", "access_code", "kba"]] = Field(
+        default_factory=list, description="Signer authentication on top of what the "
+        "template's role requires.")
+    phone: str | None = Field(None, max_length=32, description="E.164, for sms_otp.")
+    access_code: str | None = Field(None, max_length=200, description="Given to the signer "
+                                    "out of band; stored hashed.")
+    kba: list[KbaFor] = Field(default_factory=list, max_length=5)
 
 
 class FromTemplateIn(Strict):

@@ -165,7 +165,21 @@ ROLE_KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 RECORD_PATH = re.compile(r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+){0,15}$")
 KINDS = frozenset({"html", "markdown", "pdf"})
 ROLE_TYPES = frozenset({"signer", "approver", "cc"})
-AUTH_METHODS = frozenset({"email_link"})
+# a role's required signer authentication: "email_link", or factors joined by "+"
+AUTH_FACTORS = frozenset({"email_otp", "sms_otp", "access_code", "kba"})
+
+
+def role_factors(auth: str) -> tuple[str, ...]:
+    """The factors a role's ``auth`` requires beyond the email link."""
+    return tuple(f for f in auth.split("+") if f and f != "email_link")
+
+
+def _auth_ok(auth: object) -> bool:
+    if not isinstance(auth, str) or not auth:
+        return False
+    parts = auth.split("+")
+    return (len(set(parts)) == len(parts)
+            and all(p == "email_link" or p in AUTH_FACTORS for p in parts))
 FIELD_KINDS = frozenset({"signature", "initials", "text", "date_signed", "checkbox"})
 MAX_SOURCE_CHARS = 500_000
 MAX_ROLES = 20
@@ -242,9 +256,10 @@ def _parse_role(where: str, item: Any) -> tuple[RoleSpec | None, list[Issue]]:
     if isinstance(order, bool) or not isinstance(order, int) or not 1 <= order <= 100:
         issues.append(Issue(f"{where}.routing_order", "role_invalid",
                             f"{where}.routing_order must be an integer 1-100"))
-    if auth not in AUTH_METHODS:
+    if not _auth_ok(auth):
         issues.append(Issue(f"{where}.auth", "role_invalid",
-                            f"{where}.auth must be one of {sorted(AUTH_METHODS)}"))
+                            f"{where}.auth must be 'email_link' or factors joined by '+' "
+                            f"from {sorted(AUTH_FACTORS)} (e.g. 'email_link+sms_otp')"))
     if issues:
         return None, issues
     return RoleSpec(str(key), str(name).strip(), str(rtype), int(order), str(auth)), []

@@ -138,6 +138,21 @@ def _fields(ready: _Ready, rendered_fields: Sequence[Any]) -> list[FieldRequest]
     return out
 
 
+def _recipient(role: Any, given: Mapping[str, Any]) -> envelopes.RecipientInput:
+    """The role's recipient, with the role's required signer authentication plus any
+    factors the sender adds (and the phone, access code or questions they need)."""
+    from accord.drafting.domain import role_factors
+
+    factors = list(role_factors(role.auth))
+    factors += [f for f in given.get("auth") or () if f not in factors]
+    kba = tuple(envelopes.KbaInput(str(q.get("question", "")), str(q.get("answer", "")))
+                for q in given.get("kba") or ())
+    return envelopes.RecipientInput(
+        name=str(given["name"]), email=str(given["email"]), role=RecipientRole(role.type),
+        routing_order=role.routing_order, auth=tuple(factors), phone=given.get("phone"),
+        access_code=given.get("access_code"), kba=kba)
+
+
 def create_from_template(rt: Runtime, principal: Principal, *, template_key: str,
                          version: int | None = None, data: Mapping[str, Any],
                          recipients: Mapping[str, Mapping[str, Any]],
@@ -183,9 +198,7 @@ def create_from_template(rt: Runtime, principal: Principal, *, template_key: str
     env_id = envelopes.create(
         rt, principal, subject=subject or ready.tpl_name, message=message,
         documents=[envelopes.DocumentInput(f"{ready.tpl_name}.pdf", document)],
-        recipients=[envelopes.RecipientInput(
-            name=str(recipients[r.key]["name"]), email=str(recipients[r.key]["email"]),
-            role=RecipientRole(r.type), routing_order=r.routing_order) for r in ready.roles],
+        recipients=[_recipient(r, recipients[r.key]) for r in ready.roles],
         fields=fields, expires_in_days=expires_in_days, actor=actor, envelope_id=env_id,
         template=TemplateRef(version_id=ready.version_id, label=tag,
                              sha256=ready.source_sha256, clauses=ready.pins))
