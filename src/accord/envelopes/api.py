@@ -84,6 +84,12 @@ class EnvelopeIn(Strict):
     send: bool = Field(False, description="Send at once instead of keeping a draft.")
 
 
+class CorrectIn(Strict):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    email: str | None = Field(None, min_length=3, max_length=320)
+    phone: str | None = Field(None, max_length=32, description="E.164 (SMS recipients).")
+
+
 class VoidIn(Strict):
     reason: str = Field(min_length=1, max_length=1000)
 
@@ -171,6 +177,25 @@ def void_envelope(envelope_id: str, body: VoidIn, rt: Rt, principal: ApiPrincipa
                   request: Request) -> services.EnvelopeView:
     actor = services.staff_actor(principal, client_ip(request), user_agent(request))
     return (services.void(rt, principal, envelope_id, body.reason, actor=actor))
+
+
+@router.post("/envelopes/{envelope_id}/recipients/{recipient_id}/resend",
+             response_model=EnvelopeView, responses=ERRORS,
+             summary="Send a recipient whose turn it is a new link (the old one dies)")
+def resend_recipient(envelope_id: str, recipient_id: str, rt: Rt, principal: ApiPrincipal,
+                     request: Request) -> EnvelopeView:
+    actor = services.staff_actor(principal, client_ip(request), user_agent(request))
+    return services.resend(rt, principal, envelope_id, recipient_id, actor=actor)
+
+
+@router.patch("/envelopes/{envelope_id}/recipients/{recipient_id}",
+              response_model=EnvelopeView, responses=ERRORS,
+              summary="Correct a recipient's name, email or phone before they act")
+def correct_recipient(envelope_id: str, recipient_id: str, body: CorrectIn, rt: Rt,
+                      principal: ApiPrincipal, request: Request) -> EnvelopeView:
+    actor = services.staff_actor(principal, client_ip(request), user_agent(request))
+    return services.correct(rt, principal, envelope_id, recipient_id, name=body.name,
+                            email=body.email, phone=body.phone, actor=actor)
 
 
 @router.get("/envelopes/{envelope_id}/document", responses={

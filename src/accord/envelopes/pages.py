@@ -42,6 +42,24 @@ STATUSES = [s.value for s in EnvelopeStatus]
 ROLES = [r.value for r in RecipientRole]
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _INDEXED = re.compile(r"^(fields|recipients|documents)\[(\d+)\]")
+# Signer authentication offered per recipient row (accord.signing.domain.Factor values)
+AUTH_FACTORS = [("email_otp", "Email code"), ("sms_otp", "SMS code"),
+                ("access_code", "Access code"), ("kba", "Knowledge questions")]
+KBA_PAIRS = 2  # question/answer pairs the form offers per row (the API takes up to 5)
+# The service's signer-authentication errors in the form's words (by error code)
+AUTH_MESSAGES = {
+    "phone_required": "“SMS code” needs the recipient's mobile number.",
+    "invalid_phone": "enter the mobile number in international form: + then 7-15 digits, "
+                     "e.g. +15550100123.",
+    "phone_without_sms_otp": "a mobile number is only used with “SMS code”: tick it or "
+                             "clear the number.",
+    "access_code_without_factor": "an access code is only used with “Access code”: tick "
+                                  "it or clear the code.",
+    "kba_required": "“Knowledge questions” needs at least one question with its answer.",
+    "kba_without_factor": "questions are only used with “Knowledge questions”: tick it or "
+                          "clear them.",
+    "auth_for_cc": "cc recipients only get a copy; they cannot be asked to authenticate.",
+}
 
 
 # -- the new-envelope form ----------------------------------------------------------------
@@ -54,10 +72,20 @@ class RecipientRow:
     role: str = RecipientRole.SIGNER.value
     order: str = "1"
     anchor: str = ""
+    auth: tuple[str, ...] = ()  # factor names ticked for this row
+    phone: str = ""
+    access_code: str = ""
+    kba: tuple[tuple[str, str], ...] = (("", ""),) * KBA_PAIRS
+
+    @property
+    def has_auth(self) -> bool:
+        return bool(self.auth or self.phone.strip() or self.access_code.strip()
+                    or any(q.strip() or a.strip() for q, a in self.kba))
 
     @property
     def blank(self) -> bool:
-        return not (self.name.strip() or self.email.strip() or self.anchor.strip())
+        return not (self.name.strip() or self.email.strip() or self.anchor.strip()
+                    or self.has_auth)
 
 
 @dataclass
@@ -73,10 +101,46 @@ class EnvelopeForm:
         return (self.rows + [RecipientRow() for _ in range(count - len(self.rows))])[:count]
 
 
+@dataclass(frozen=True)
+class AuthColumns:
+    """The signer-authentication inputs of every row, as posted (parallel lists, except
+    ``factors``: one "<row number>:<factor>" per ticked box)."""
+
+    factors: Sequence[str] = ()
+    phones: Sequence[str] = ()
+    access_codes: Sequence[str] = ()
+    kba: Sequence[Sequence[str]] = ()  # question 1, answer 1, question 2, answer 2, ...
+
+
+def _factors_by_row(values: Sequence[str], rows: int) -> dict[int, tuple[str, ...]]:
+    out: dict[int, list[str]] = {}
+    for value in values:
+        number, _, factor = value.partition(":")
+        if not number.isdigit() or not 1 <= int(number) <= rows or not factor:
+            raise InvalidInput(f"Signer authentication {value!r} does not name a recipient "
+                               "row and a factor.", code="invalid_auth_factor")
+        out.setdefault(int(number), []).append(factor)
+    return {n: tuple(f) for n, f in out.items()}
+
+
+def _kba_pairs(values: Sequence[str | None]) -> tuple[tuple[str, str], ...]:
+    """[question 1, answer 1, question 2, answer 2] as pairs, padded with blanks."""
+    flat = [v or "" for v in values] + [""] * (2 * KBA_PAIRS - len(values))
+    return tuple(zip(flat[0::2], flat[1::2], strict=True))
+
+
 def _rows(names: Sequence[str], emails: Sequence[str], roles: Sequence[str],
-          orders: Sequence[str], anchors: Sequence[str]) -> list[RecipientRow]:
-    return [RecipientRow(n or "", e or "", r or RecipientRole.SIGNER.value, o or "1", a or "")
-            for n, e, r, o, a in zip_longest(names, emails, roles, orders, anchors)]
+          orders: Sequence[str], anchors: Sequence[str],
+          auth: AuthColumns | None = None) -> list[RecipientRow]:
+    auth = auth or AuthColumns()
+    columns = [names, emails, roles, orders, anchors, auth.phones, auth.access_codes,
+               *auth.kba]
+    rows = [RecipientRow(n or "", e or "", r or RecipientRole.SIGNER.value, o or "1", a or "",
+                         phone=p or "", access_code=c or "", kba=_kba_pairs(kba))
+            for n, e, r, o, a, p, c, *kba in zip_longest(*columns)]
+    for number, factors in _factors_by_row(auth.factors, len(rows)).items():
+        rows[number - 1].auth = factors
+    return rows
 
 
 def _recipients(rows: Sequence[RecipientRow]) -> list[services.RecipientInput]:
@@ -101,7 +165,11 @@ def _recipients(rows: Sequence[RecipientRow]) -> list[services.RecipientInput]:
         if role is RecipientRole.CC and row.anchor.strip():
             raise InvalidInput(f"Recipient row {number}: cc recipients get a copy only and "
                                "have no signature anchor.", code="field_for_cc")
-        out.append(services.RecipientInput(row.name.strip(), row.email.strip(), role, order))
+        out.append(services.RecipientInput(
+            row.name.strip(), row.email.strip(), role, order, auth=row.auth,
+            phone=row.phone.strip() or None,
+            access_code=row.access_code if row.access_code.strip() else None,
+            kba=tuple(services.KbaInput(q, a) for q, a in row.kba if q.strip() or a.strip())))
     if not out:
         raise InvalidInput("Add at least one recipient (a name and an email).",
                            code="no_recipients")
@@ -155,7 +223,10 @@ def _in_form_terms(exc: AccordError, row_numbers: Sequence[int],
             return f"Recipient row {row_numbers[index]}"
         return match.group(0)
 
-    message = _INDEXED.sub(where, exc.message, count=1)
+    text = exc.message
+    if exc.code in AUTH_MESSAGES and _INDEXED.match(text):
+        text = f"{text.split(':', 1)[0]}: {AUTH_MESSAGES[exc.code]}"
+    message = _INDEXED.sub(where, text, count=1)
     message = message.replace("in document 0", "in the first document")
     return type(exc)(message, code=exc.code, details=exc.details)
 
@@ -176,6 +247,7 @@ def _form_page(request: Request, console: ConsoleUser, form: EnvelopeForm, *, ro
                error: AccordError | None = None, status_code: int = 200) -> HTMLResponse:
     return render(request, "console/envelope_new.html", status_code=status_code, form=form,
                   rows=form.padded(rows), roles=ROLES, error=error, max_rows=MAX_ROWS,
+                  auth_factors=AUTH_FACTORS,
                   date_offset=DATE_OFFSET_X, default_x=DEFAULT_X, default_y=DEFAULT_Y,
                   **console.context("new"))
 
@@ -220,11 +292,20 @@ def create_envelope(
     recipient_role: Annotated[list[str], Form(default_factory=list)],
     recipient_order: Annotated[list[str], Form(default_factory=list)],
     recipient_anchor: Annotated[list[str], Form(default_factory=list)],
+    recipient_auth: Annotated[list[str], Form(default_factory=list)],
+    recipient_phone: Annotated[list[str], Form(default_factory=list)],
+    recipient_access_code: Annotated[list[str], Form(default_factory=list)],
+    recipient_kba_q1: Annotated[list[str], Form(default_factory=list)],
+    recipient_kba_a1: Annotated[list[str], Form(default_factory=list)],
+    recipient_kba_q2: Annotated[list[str], Form(default_factory=list)],
+    recipient_kba_a2: Annotated[list[str], Form(default_factory=list)],
 ) -> HTMLResponse | RedirectResponse:
     console.check_csrf(csrf_token)
+    auth = AuthColumns(recipient_auth, recipient_phone, recipient_access_code,
+                       [recipient_kba_q1, recipient_kba_a1, recipient_kba_q2, recipient_kba_a2])
     form = EnvelopeForm(subject=subject, message=message, send_now=bool(send_now),
                         rows=_rows(recipient_name, recipient_email, recipient_role,
-                                   recipient_order, recipient_anchor))
+                                   recipient_order, recipient_anchor, auth))
     s = rt.settings
     actor = services.staff_actor(console.principal, client_ip(request), user_agent(request))
     fields: list[FieldRequest] = []

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from accord.accounts.domain import Access, Permission, Role, envelope_access
+from accord.accounts.domain import Permission
 from accord.accounts.services import Principal
 from accord.audit import services as audit
 from accord.db import new_id
@@ -33,10 +33,70 @@ from accord.envelopes.domain import (
 )
 from accord.envelopes.models import Document, Envelope, Field, Recipient
 from accord.envelopes.placement import Box, FieldRequest, place
+from accord.envelopes.queries import (  # re-exported: callers use envelopes.services.*
+    Dashboard,
+    DocumentView,
+    EnvelopeSummary,
+    EnvelopeView,
+    FieldView,
+    Page,
+    RecipientView,
+    dashboard,
+    documents_of,
+    field_view,
+    fields_of,
+    get,
+    list_envelopes,
+    load,
+    lock,
+    recipients_of,
+    view_of,
+    visible_to,
+)
 from accord.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from accord.runtime import Runtime
 
 SIGNING_REQUEST = "email:signing_request"
+
+__all__ = [
+    "SIGNING_REQUEST",
+    "Actor",
+    "Dashboard",
+    "DocumentInput",
+    "DocumentView",
+    "EnvelopeSummary",
+    "EnvelopeView",
+    "FieldView",
+    "KbaInput",
+    "Page",
+    "RecipientInput",
+    "RecipientView",
+    "TemplateRef",
+    "apply_state",
+    "commit_or_conflict",
+    "correct",
+    "create",
+    "dashboard",
+    "documents_of",
+    "domain_error",
+    "expire_due",
+    "field_view",
+    "fields_of",
+    "get",
+    "list_envelopes",
+    "load",
+    "lock",
+    "notify",
+    "recipients_of",
+    "resend",
+    "send",
+    "sender_email",
+    "staff_actor",
+    "state_of",
+    "view_of",
+    "visible_to",
+    "void",
+]
 
 
 @dataclass(frozen=True)
@@ -86,187 +146,6 @@ class Actor:
 
 def staff_actor(principal: Principal, ip: str | None = None, ua: str | None = None) -> Actor:
     return Actor(f"user:{principal.email}", ip, ua)
-
-
-# -- reading ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RecipientView:
-    id: str
-    name: str
-    email: str
-    role: str
-    routing_order: int
-    status: str
-    auth_method: str
-    viewed_at: datetime | None
-    consented_at: datetime | None
-    completed_at: datetime | None
-    declined_at: datetime | None
-    decline_reason: str | None
-
-
-@dataclass(frozen=True)
-class DocumentView:
-    id: str
-    name: str
-    sha256: str
-    size: int
-    page_count: int
-
-
-@dataclass(frozen=True)
-class FieldView:
-    id: str
-    recipient_id: str
-    document_id: str
-    kind: str
-    label: str
-    required: bool
-    page: int
-    x: float
-    y: float
-    width: float
-    height: float
-    value: str | None
-
-
-@dataclass(frozen=True)
-class EnvelopeView:
-    id: str
-    subject: str
-    message: str
-    status: str
-    created_at: datetime
-    sent_at: datetime | None
-    completed_at: datetime | None
-    voided_at: datetime | None
-    void_reason: str | None
-    expires_at: datetime | None
-    sealed_sha256: str | None
-    template_label: str | None
-    template_sha256: str | None
-    recipients: list[RecipientView]
-    documents: list[DocumentView]
-    fields: list[FieldView]
-
-
-@dataclass(frozen=True)
-class EnvelopeSummary:
-    id: str
-    subject: str
-    status: str
-    created_at: datetime
-    completed_at: datetime | None
-
-
-@dataclass(frozen=True)
-class Page:
-    items: list[EnvelopeSummary]
-    total: int
-    limit: int
-    offset: int
-
-
-def load(session: Session, principal: Principal, envelope_id: str, *,
-         for_update: bool = False) -> Envelope:
-    """The envelope, only if the principal may see it in full (else the same 404 as an
-    unknown id: another organisation's, or a colleague's outside one's reach).
-
-    ``for_update`` locks the row (PostgreSQL) so that writers to one envelope - and to its
-    audit chain - queue up instead of racing; SQLite already serialises writers."""
-    query = select(Envelope).where(Envelope.id == envelope_id,
-                                   Envelope.org_id == principal.org_id)
-    env = session.scalar(query.with_for_update() if for_update else query)
-    if env is None or envelope_access(
-            role=principal.role, user_id=principal.user_id, team=principal.team,
-            created_by=env.created_by, envelope_team=env.team) is not Access.FULL:
-        raise NotFound("no such envelope", code="envelope_not_found")
-    return env
-
-
-def visible_to(principal: Principal) -> list[ColumnElement[bool]]:
-    """Query conditions for the envelopes a principal may list (in full or status)."""
-    conds: list[ColumnElement[bool]] = [Envelope.org_id == principal.org_id]
-    if principal.role in (Role.ADMIN, Role.COMPLIANCE):
-        return conds
-    mine = [Envelope.created_by == principal.user_id]
-    if principal.team:
-        mine.append(Envelope.team == principal.team)
-    return [*conds, or_(*mine)]
-
-
-def lock(session: Session, envelope_id: str) -> Envelope | None:
-    """Load and lock an envelope by id for a write (no organisation check: callers reach it
-    through a recipient or a sweep that already scoped it)."""
-    return session.scalar(select(Envelope).where(Envelope.id == envelope_id).with_for_update())
-
-
-def recipients_of(session: Session, envelope_id: str) -> list[Recipient]:
-    return list(session.scalars(select(Recipient).where(Recipient.envelope_id == envelope_id)
-                                .order_by(Recipient.routing_order, Recipient.id)))
-
-
-def documents_of(session: Session, envelope_id: str) -> list[Document]:
-    return list(session.scalars(select(Document).where(Document.envelope_id == envelope_id)
-                                .order_by(Document.position)))
-
-
-def fields_of(session: Session, envelope_id: str) -> list[Field]:
-    return list(session.scalars(select(Field).where(Field.envelope_id == envelope_id)
-                                .order_by(Field.page, Field.y, Field.x)))
-
-
-def field_view(f: Field) -> FieldView:
-    return FieldView(id=f.id, recipient_id=f.recipient_id, document_id=f.document_id,
-                     kind=f.kind, label=f.label, required=f.required, page=f.page, x=f.x,
-                     y=f.y, width=f.width, height=f.height, value=f.value)
-
-
-def view_of(session: Session, env: Envelope) -> EnvelopeView:
-    return EnvelopeView(
-        id=env.id, subject=env.subject, message=env.message, status=env.status,
-        created_at=env.created_at, sent_at=env.sent_at, completed_at=env.completed_at,
-        voided_at=env.voided_at, void_reason=env.void_reason, expires_at=env.expires_at,
-        sealed_sha256=env.sealed_sha256, template_label=env.template_label,
-        template_sha256=env.template_sha256,
-        recipients=[RecipientView(
-            id=r.id, name=r.name, email=r.email, role=r.role, routing_order=r.routing_order,
-            status=r.status, auth_method=r.auth_method, viewed_at=r.viewed_at,
-            consented_at=r.consented_at, completed_at=r.completed_at,
-            declined_at=r.declined_at, decline_reason=r.decline_reason)
-            for r in recipients_of(session, env.id)],
-        documents=[DocumentView(id=d.id, name=d.name, sha256=d.sha256, size=d.size,
-                                page_count=d.page_count) for d in documents_of(session, env.id)],
-        fields=[field_view(f) for f in fields_of(session, env.id)],
-    )
-
-
-def get(rt: Runtime, principal: Principal, envelope_id: str) -> EnvelopeView:
-    principal.require(Permission.ENVELOPE_READ)
-    with rt.db.uow() as uow:
-        return view_of(uow.session, load(uow.session, principal, envelope_id))
-
-
-def list_envelopes(rt: Runtime, principal: Principal, *, status: str | None = None,
-                   limit: int = 50, offset: int = 0) -> Page:
-    principal.require(Permission.ENVELOPE_READ)
-    if status is not None and status not in {s.value for s in EnvelopeStatus}:
-        raise InvalidInput(f"unknown status {status!r}", code="invalid_status")
-    if not 1 <= limit <= 200 or offset < 0:
-        raise InvalidInput("limit must be 1-200 and offset >= 0", code="invalid_page")
-    with rt.db.uow() as uow:
-        where = visible_to(principal)
-        if status:
-            where.append(Envelope.status == status)
-        total = uow.session.scalar(select(func.count()).select_from(Envelope).where(*where))
-        rows = uow.session.scalars(select(Envelope).where(*where)
-                                   .order_by(Envelope.created_at.desc(), Envelope.id)
-                                   .limit(limit).offset(offset))
-        items = [EnvelopeSummary(e.id, e.subject, e.status, e.created_at, e.completed_at)
-                 for e in rows]
-        return Page(items=items, total=total or 0, limit=limit, offset=offset)
 
 
 # -- state machine bridge ----------------------------------------------------------------
@@ -507,6 +386,86 @@ def void(rt: Runtime, principal: Principal, envelope_id: str, reason: str,
         return view_of(uow.session, env)
 
 
+def _active_recipient(session: Session, env: Envelope, recipient_id: str) -> Recipient:
+    rec = next((r for r in recipients_of(session, env.id) if r.id == recipient_id), None)
+    if rec is None:
+        raise NotFound("no such recipient on this envelope", code="recipient_not_found")
+    return rec
+
+
+def resend(rt: Runtime, principal: Principal, envelope_id: str, recipient_id: str,
+           actor: Actor | None = None) -> EnvelopeView:
+    """Send the recipient a fresh link (the previous one stops working)."""
+    principal.require(Permission.ENVELOPE_SEND)
+    actor = actor or staff_actor(principal)
+    now = rt.now()
+    with rt.db.uow() as uow:
+        env = load(uow.session, principal, envelope_id, for_update=True)
+        rec = _active_recipient(uow.session, env, recipient_id)
+        if env.status != EnvelopeStatus.SENT.value or rec.status not in (
+                RecipientStatus.SENT.value, RecipientStatus.DELIVERED.value):
+            raise Conflict("only a recipient whose turn it is can be sent a new link",
+                           code="recipient_not_active")
+        audit.record(uow.session, env, "recipient:resent", actor=actor.label, now=now,
+                     ip=actor.ip, user_agent=actor.user_agent,
+                     data={"recipient_id": rec.id, "email": rec.email})
+        notify(uow.session, env, [rec.id], now, rt.link_key)
+        commit_or_conflict(uow.session)
+        return view_of(uow.session, env)
+
+
+def correct(rt: Runtime, principal: Principal, envelope_id: str, recipient_id: str, *,
+            name: str | None = None, email: str | None = None, phone: str | None = None,
+            actor: Actor | None = None) -> EnvelopeView:
+    """Correct a recipient who has not acted yet. A changed email or phone kills the old
+    link and every signer session opened with it; if it is their turn, a new link goes to
+    the corrected address."""
+    from accord.signing.domain import is_e164
+    from accord.signing.links import end_sessions
+
+    principal.require(Permission.ENVELOPE_SEND)
+    actor = actor or staff_actor(principal)
+    if email is not None and ("@" not in email or len(email) > 320):
+        raise InvalidInput("not an email address", code="invalid_recipient")
+    if name is not None and not name.strip():
+        raise InvalidInput("the name must not be blank", code="invalid_recipient")
+    if phone is not None and not is_e164(phone.strip()):
+        raise InvalidInput("phone must be in E.164 form: + then 7-15 digits",
+                           code="invalid_phone")
+    now = rt.now()
+    with rt.db.uow() as uow:
+        env = load(uow.session, principal, envelope_id, for_update=True)
+        rec = _active_recipient(uow.session, env, recipient_id)
+        if env.status not in (EnvelopeStatus.DRAFT.value, EnvelopeStatus.SENT.value) or \
+                rec.status in (RecipientStatus.COMPLETED.value, RecipientStatus.DECLINED.value):
+            raise Conflict("this recipient can no longer be corrected",
+                           code="recipient_not_correctable")
+        before = {"name": rec.name, "email": rec.email, "phone": rec.phone}
+        if name is not None:
+            rec.name = name.strip()
+        if email is not None:
+            rec.email = email.strip().lower()
+        if phone is not None:
+            if "sms_otp" not in rec.auth_method.split("+"):
+                raise InvalidInput("this recipient does not authenticate by SMS",
+                                   code="phone_without_sms_otp")
+            rec.phone = phone.strip()
+        after = {"name": rec.name, "email": rec.email, "phone": rec.phone}
+        if after == before:
+            return view_of(uow.session, env)
+        audit.record(uow.session, env, "recipient:corrected", actor=actor.label, now=now,
+                     ip=actor.ip, user_agent=actor.user_agent,
+                     data={"recipient_id": rec.id, "before": before, "after": after})
+        if (before["email"], before["phone"]) != (after["email"], after["phone"]):
+            rec.token_hash = None
+            end_sessions(uow.session, rec.id)
+            if rec.status in (RecipientStatus.SENT.value, RecipientStatus.DELIVERED.value):
+                rec.status = RecipientStatus.SENT.value
+                notify(uow.session, env, [rec.id], now, rt.link_key)
+        commit_or_conflict(uow.session)
+        return view_of(uow.session, env)
+
+
 def expire_due(rt: Runtime) -> int:
     """Expire every sent envelope past its deadline (all organisations). Safe to run twice."""
     now = rt.now()
@@ -540,47 +499,3 @@ def sender_email(session: Session, env: Envelope) -> str | None:
 
     return user_email(session, env.created_by) if env.created_by else None
 
-
-@dataclass(frozen=True)
-class Dashboard:
-    """Counts over the envelopes a manager (or admin) can see."""
-
-    by_status: dict[str, int]
-    by_sender: dict[str, dict[str, int]]  # sender email -> status -> count
-    completed_last_30_days: int
-    median_hours_to_complete: float | None
-
-
-def dashboard(rt: Runtime, principal: Principal) -> Dashboard:
-    from accord.accounts.services import user_emails
-
-    principal.require(Permission.DASHBOARD_READ)
-    since = rt.now() - timedelta(days=30)
-    with rt.db.uow() as uow:
-        where = visible_to(principal)
-        if principal.role == Role.MANAGER:  # the team in full, not colleagues' status
-            where = [Envelope.org_id == principal.org_id,
-                     or_(Envelope.created_by == principal.user_id,
-                         Envelope.team == principal.team) if principal.team
-                     else Envelope.created_by == principal.user_id]
-        rows = uow.session.execute(
-            select(Envelope.status, Envelope.created_by, Envelope.sent_at,
-                   Envelope.completed_at).where(*where)).all()
-        emails = user_emails(uow.session, {r.created_by for r in rows if r.created_by})
-    by_status: dict[str, int] = {}
-    by_sender: dict[str, dict[str, int]] = {}
-    durations = []
-    recent = 0
-    for status, creator, sent_at, completed_at in rows:
-        by_status[status] = by_status.get(status, 0) + 1
-        who = emails.get(creator or "", "unknown")
-        by_sender.setdefault(who, {})[status] = by_sender.get(who, {}).get(status, 0) + 1
-        if completed_at is not None:
-            if completed_at >= since:
-                recent += 1
-            if sent_at is not None:
-                durations.append((completed_at - sent_at).total_seconds() / 3600)
-    durations.sort()
-    median = durations[len(durations) // 2] if durations else None
-    return Dashboard(by_status, by_sender, recent,
-                     round(median, 2) if median is not None else None)

@@ -13,6 +13,8 @@ import hashlib
 import hmac
 import secrets
 
+from sqlalchemy.orm import Session
+
 from accord.envelopes.models import Recipient
 
 
@@ -40,3 +42,14 @@ def current_token(link_key: bytes, recipient: Recipient) -> str | None:
         return None
     token = derive_token(link_key, recipient.id, recipient.link_nonce)
     return token if hmac.compare_digest(hash_token(token), recipient.token_hash) else None
+
+
+def end_sessions(session: Session, recipient_id: str) -> None:
+    """End every signer session of a recipient (after their email was corrected)."""
+    from sqlalchemy import delete, select
+
+    from accord.signing.models import SignerFactor, SignerSession
+
+    hashes = select(SignerSession.token_hash).where(SignerSession.recipient_id == recipient_id)
+    session.execute(delete(SignerFactor).where(SignerFactor.session_hash.in_(hashes)))
+    session.execute(delete(SignerSession).where(SignerSession.recipient_id == recipient_id))
