@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from accord.accounts import services_admin as admin
 from accord.accounts.domain import Role, Scope
-from accord.web.deps import ApiPrincipal, Rt
+from accord.web.deps import ApiPrincipal, CanManageSettings, CanManageUsers, Rt
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -77,13 +77,13 @@ def me(principal: ApiPrincipal) -> MeOut:
 
 @router.get("/users", response_model=list[admin.UserView], responses=ERRORS,
             summary="List the organisation's users (admin)")
-def list_users(rt: Rt, principal: ApiPrincipal) -> list[admin.UserView]:
+def list_users(rt: Rt, principal: CanManageUsers) -> list[admin.UserView]:
     return admin.list_users(rt, principal)
 
 
 @router.post("/users", status_code=201, response_model=NewUserOut, responses=ERRORS,
              summary="Add a user (admin)")
-def add_user(body: UserIn, rt: Rt, principal: ApiPrincipal) -> NewUserOut:
+def add_user(body: UserIn, rt: Rt, principal: CanManageUsers) -> NewUserOut:
     user, password = admin.add_user(rt, principal, email=body.email, name=body.name,
                                     role=body.role.value, team=body.team)
     return NewUserOut(user=user, initial_password=password)
@@ -92,7 +92,7 @@ def add_user(body: UserIn, rt: Rt, principal: ApiPrincipal) -> NewUserOut:
 @router.patch("/users/{user_id}", response_model=admin.UserView, responses=ERRORS,
               summary="Change a user's role, team or active flag (admin); takes effect at once")
 def update_user(user_id: str, body: UserPatch, rt: Rt,
-                principal: ApiPrincipal) -> admin.UserView:
+                principal: CanManageUsers) -> admin.UserView:
     return admin.update_user(rt, principal, user_id,
                              role=body.role.value if body.role else None, team=body.team,
                              active=body.active)
@@ -119,13 +119,13 @@ def revoke_key(key_id: str, rt: Rt, principal: ApiPrincipal) -> admin.ApiKeyView
 
 @router.get("/organisation/settings", response_model=admin.OrgSettings, responses=ERRORS,
             summary="Organisation settings (admin)")
-def get_settings(rt: Rt, principal: ApiPrincipal) -> admin.OrgSettings:
+def get_settings(rt: Rt, principal: CanManageSettings) -> admin.OrgSettings:
     return admin.get_settings(rt, principal)
 
 
 @router.patch("/organisation/settings", response_model=admin.OrgSettings, responses=ERRORS,
               summary="Change MFA roles, template approval or single sign-on (admin)")
-def update_settings(body: SettingsPatch, rt: Rt, principal: ApiPrincipal) -> admin.OrgSettings:
+def update_settings(body: SettingsPatch, rt: Rt, principal: CanManageSettings) -> admin.OrgSettings:
     return admin.update_settings(
         rt, principal,
         mfa_required_roles=[r.value for r in body.mfa_required_roles]

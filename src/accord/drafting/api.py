@@ -16,7 +16,15 @@ from accord.envelopes.api import ERRORS
 from accord.envelopes.domain import FieldKind
 from accord.envelopes.services import EnvelopeView
 from accord.errors import InvalidInput
-from accord.web.deps import ApiPrincipal, Rt, client_ip, user_agent
+from accord.web.deps import (
+    CanAuthor,
+    CanPublish,
+    CanReadTemplates,
+    CanUseTemplates,
+    Rt,
+    client_ip,
+    user_agent,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["templates"])
 
@@ -161,21 +169,21 @@ PDF_RESPONSE: dict[int | str, dict[str, Any]] = {
             summary="List the clause library",
             description="Agents and managers see clauses with a published version; legal, "
                         "compliance and admins see every clause.")
-def list_clauses(rt: Rt, principal: ApiPrincipal) -> list[services.ClauseSummary]:
+def list_clauses(rt: Rt, principal: CanReadTemplates) -> list[services.ClauseSummary]:
     return services.list_clauses(rt, principal)
 
 
 @router.post("/clauses", status_code=201, response_model=services.ClauseView,
              responses=ERRORS, summary="Create a clause (draft version 1)",
              description="Legal and admins. The body is checked like a template source.")
-def create_clause(body: ClauseIn, rt: Rt, principal: ApiPrincipal) -> services.ClauseView:
+def create_clause(body: ClauseIn, rt: Rt, principal: CanAuthor) -> services.ClauseView:
     return services.create_clause(rt, principal, key=body.key, title=body.title,
                                   body=body.body)
 
 
 @router.get("/clauses/{key}", response_model=services.ClauseView, responses=ERRORS,
             summary="A clause with its versions")
-def get_clause(key: str, rt: Rt, principal: ApiPrincipal) -> services.ClauseView:
+def get_clause(key: str, rt: Rt, principal: CanReadTemplates) -> services.ClauseView:
     return services.get_clause(rt, principal, key)
 
 
@@ -184,21 +192,21 @@ def get_clause(key: str, rt: Rt, principal: ApiPrincipal) -> services.ClauseView
               description="A draft is edited in place; when the latest version is in review, "
                           "published or retired, the edit becomes a new draft version.")
 def edit_clause(key: str, body: ClauseEdit, rt: Rt,
-                principal: ApiPrincipal) -> services.ClauseView:
+                principal: CanAuthor) -> services.ClauseView:
     return services.edit_clause(rt, principal, key, title=body.title, body=body.body)
 
 
 @router.post("/clauses/{key}/submit", response_model=services.ClauseView, responses=ERRORS,
              summary="Submit a clause draft for review",
              description="`version` defaults to the latest version.")
-def submit_clause(key: str, rt: Rt, principal: ApiPrincipal,
+def submit_clause(key: str, rt: Rt, principal: CanAuthor,
                   version: Version = None) -> services.ClauseView:
     return services.submit_clause(rt, principal, key, version)
 
 
 @router.post("/clauses/{key}/reject", response_model=services.ClauseView, responses=ERRORS,
              summary="Send a clause version in review back to draft (legal, admin)")
-def reject_clause(key: str, rt: Rt, principal: ApiPrincipal,
+def reject_clause(key: str, rt: Rt, principal: CanPublish,
                   version: Version = None) -> services.ClauseView:
     return services.reject_clause(rt, principal, key, version)
 
@@ -207,7 +215,7 @@ def reject_clause(key: str, rt: Rt, principal: ApiPrincipal,
              summary="Approve and publish a clause version (legal, admin)",
              description="From review; straight from draft only when the organisation does "
                          "not require approval. Templates published later pin it.")
-def publish_clause(key: str, rt: Rt, principal: ApiPrincipal,
+def publish_clause(key: str, rt: Rt, principal: CanPublish,
                    version: Version = None) -> services.ClauseView:
     return services.publish_clause(rt, principal, key, version)
 
@@ -215,14 +223,14 @@ def publish_clause(key: str, rt: Rt, principal: ApiPrincipal,
 @router.post("/clauses/{key}/retire", response_model=services.ClauseView, responses=ERRORS,
              summary="Retire a published clause version (legal, admin)",
              description="Without `version`, every published version is retired.")
-def retire_clause(key: str, rt: Rt, principal: ApiPrincipal,
+def retire_clause(key: str, rt: Rt, principal: CanPublish,
                   version: Version = None) -> services.ClauseView:
     return services.retire_clause(rt, principal, key, version)
 
 
 @router.get("/clauses/{key}/diff", response_model=services.Diff, responses=ERRORS,
             summary="Unified diff between two clause versions")
-def diff_clause(key: str, rt: Rt, principal: ApiPrincipal,
+def diff_clause(key: str, rt: Rt, principal: CanReadTemplates,
                 from_version: Annotated[int, Query(alias="from", ge=1)],
                 to_version: Annotated[int, Query(alias="to", ge=1)]) -> services.Diff:
     return services.diff_clause(rt, principal, key, from_version, to_version)
@@ -235,7 +243,7 @@ def diff_clause(key: str, rt: Rt, principal: ApiPrincipal,
             summary="List templates",
             description="Agents and managers see templates with a published version; legal, "
                         "compliance and admins see every template.")
-def list_templates(rt: Rt, principal: ApiPrincipal) -> list[services.TemplateSummary]:
+def list_templates(rt: Rt, principal: CanReadTemplates) -> list[services.TemplateSummary]:
     return services.list_templates(rt, principal)
 
 
@@ -245,7 +253,7 @@ def list_templates(rt: Rt, principal: ApiPrincipal) -> list[services.TemplateSum
                          "templates give `content_base64` and `pdf_fields`. Everything is "
                          "validated now; a 422 lists every problem in `details`.")
 def create_template(body: TemplateIn, rt: Rt,
-                    principal: ApiPrincipal) -> services.TemplateView:
+                    principal: CanAuthor) -> services.TemplateView:
     content = _content(body)
     content["source"] = content["source"] or ""
     return services.create_template(rt, principal, key=body.key, name=body.name,
@@ -254,7 +262,7 @@ def create_template(body: TemplateIn, rt: Rt,
 
 @router.get("/templates/{key}", response_model=services.TemplateView, responses=ERRORS,
             summary="A template with its versions")
-def get_template(key: str, rt: Rt, principal: ApiPrincipal) -> services.TemplateView:
+def get_template(key: str, rt: Rt, principal: CanReadTemplates) -> services.TemplateView:
     return services.get_template(rt, principal, key)
 
 
@@ -264,7 +272,7 @@ def get_template(key: str, rt: Rt, principal: ApiPrincipal) -> services.Template
                           "latest version is in review, published or retired, the edit "
                           "becomes a new draft version. Published versions never change.")
 def edit_template(key: str, body: TemplateContentIn, rt: Rt,
-                  principal: ApiPrincipal) -> services.TemplateView:
+                  principal: CanAuthor) -> services.TemplateView:
     return services.edit_template(rt, principal, key, **_content(body))
 
 
@@ -272,14 +280,14 @@ def edit_template(key: str, body: TemplateContentIn, rt: Rt,
             response_model=services.TemplateVersionView, responses=ERRORS,
             summary="One template version in full")
 def get_template_version(key: str, version: int, rt: Rt,
-                         principal: ApiPrincipal) -> services.TemplateVersionView:
+                         principal: CanReadTemplates) -> services.TemplateVersionView:
     return services.get_template_version(rt, principal, key, version)
 
 
 @router.post("/templates/{key}/submit", response_model=services.TemplateView,
              responses=ERRORS, summary="Submit a template draft for review",
              description="`version` defaults to the latest version.")
-def submit_template(key: str, rt: Rt, principal: ApiPrincipal,
+def submit_template(key: str, rt: Rt, principal: CanAuthor,
                     version: Version = None) -> services.TemplateView:
     return services.submit_template(rt, principal, key, version)
 
@@ -287,7 +295,7 @@ def submit_template(key: str, rt: Rt, principal: ApiPrincipal,
 @router.post("/templates/{key}/reject", response_model=services.TemplateView,
              responses=ERRORS,
              summary="Send a template version in review back to draft (legal, admin)")
-def reject_template(key: str, rt: Rt, principal: ApiPrincipal,
+def reject_template(key: str, rt: Rt, principal: CanPublish,
                     version: Version = None) -> services.TemplateView:
     return services.reject_template(rt, principal, key, version)
 
@@ -297,7 +305,7 @@ def reject_template(key: str, rt: Rt, principal: ApiPrincipal,
              description="Pins the latest published version of each clause it uses and "
                          "records `source_sha256` and `fields_sha256`; the version never "
                          "changes again.")
-def publish_template(key: str, rt: Rt, principal: ApiPrincipal,
+def publish_template(key: str, rt: Rt, principal: CanPublish,
                      version: Version = None) -> services.TemplateView:
     return services.publish_template(rt, principal, key, version)
 
@@ -305,7 +313,7 @@ def publish_template(key: str, rt: Rt, principal: ApiPrincipal,
 @router.post("/templates/{key}/retire", response_model=services.TemplateView,
              responses=ERRORS, summary="Retire a published template version (legal, admin)",
              description="Without `version`, every published version is retired.")
-def retire_template(key: str, rt: Rt, principal: ApiPrincipal,
+def retire_template(key: str, rt: Rt, principal: CanPublish,
                     version: Version = None) -> services.TemplateView:
     return services.retire_template(rt, principal, key, version)
 
@@ -314,7 +322,7 @@ def retire_template(key: str, rt: Rt, principal: ApiPrincipal,
             summary="Unified diff between two template versions",
             description="Source first, then variables, roles, prefill (and PDF placements) "
                         "as pretty JSON.")
-def diff_template(key: str, rt: Rt, principal: ApiPrincipal,
+def diff_template(key: str, rt: Rt, principal: CanReadTemplates,
                   from_version: Annotated[int, Query(alias="from", ge=1)],
                   to_version: Annotated[int, Query(alias="to", ge=1)]) -> services.Diff:
     return services.diff_template(rt, principal, key, from_version, to_version)
@@ -324,7 +332,7 @@ def diff_template(key: str, rt: Rt, principal: ApiPrincipal,
              summary="Render a template version as a PDF preview",
              description="`version` defaults to the latest version the caller may see. Data "
                          "is validated first (a 422 lists every problem).")
-def preview_template(key: str, rt: Rt, principal: ApiPrincipal, version: Version = None,
+def preview_template(key: str, rt: Rt, principal: CanReadTemplates, version: Version = None,
                      body: PreviewIn | None = None) -> Response:
     body = body or PreviewIn()
     data = services.preview(rt, principal, key=key, version=version, data=body.data,
@@ -335,7 +343,7 @@ def preview_template(key: str, rt: Rt, principal: ApiPrincipal, version: Version
 
 @router.post("/template-versions/{version_id}/preview", response_class=Response,
              responses=PDF_RESPONSE, summary="Render a template version (by id) as a preview")
-def preview_version(version_id: str, rt: Rt, principal: ApiPrincipal,
+def preview_version(version_id: str, rt: Rt, principal: CanReadTemplates,
                     body: PreviewIn | None = None) -> Response:
     body = body or PreviewIn()
     data = services.preview(rt, principal, version_id=version_id, data=body.data,
@@ -350,7 +358,7 @@ def preview_version(version_id: str, rt: Rt, principal: ApiPrincipal,
                          "the recipients is reported at once (422 `template_data_invalid`, "
                          "`role_recipient_missing`). The document is rendered with the "
                          "envelope id; fields come from the template's tags.")
-def create_from_template(body: FromTemplateIn, rt: Rt, principal: ApiPrincipal,
+def create_from_template(body: FromTemplateIn, rt: Rt, principal: CanUseTemplates,
                          request: Request) -> envelopes.EnvelopeView:
     actor = envelopes.staff_actor(principal, client_ip(request), user_agent(request))
     env_id = services.create_from_template(
@@ -368,5 +376,5 @@ def create_from_template(body: FromTemplateIn, rt: Rt, principal: ApiPrincipal,
             responses=ERRORS, summary="The organisation's template settings",
             description="Readable by every template user; admins change them with "
                         "`PATCH /api/v1/organisation/settings`.")
-def get_settings(rt: Rt, principal: ApiPrincipal) -> services.DraftingSettings:
+def get_settings(rt: Rt, principal: CanReadTemplates) -> services.DraftingSettings:
     return services.get_settings(rt, principal)

@@ -15,7 +15,16 @@ from accord.envelopes.domain import EnvelopeStatus, FieldKind, RecipientRole
 from accord.envelopes.placement import FieldRequest
 from accord.envelopes.services import EnvelopeView
 from accord.errors import InvalidInput
-from accord.web.deps import ApiPrincipal, Rt, client_ip, user_agent
+from accord.web.deps import (
+    CanRead,
+    CanReadAudit,
+    CanReadDashboard,
+    CanSend,
+    CanVoid,
+    Rt,
+    client_ip,
+    user_agent,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["envelopes"])
 
@@ -120,7 +129,7 @@ def _decode(i: int, doc: DocumentIn) -> services.DocumentInput:
 @router.post("/envelopes", status_code=201, response_model=EnvelopeView,
              responses=ERRORS,
              summary="Create an envelope (and optionally send it)")
-def create_envelope(body: EnvelopeIn, rt: Rt, principal: ApiPrincipal,
+def create_envelope(body: EnvelopeIn, rt: Rt, principal: CanSend,
                     request: Request) -> services.EnvelopeView:
     actor = services.staff_actor(principal, client_ip(request), user_agent(request))
     env_id = services.create(
@@ -140,7 +149,7 @@ def create_envelope(body: EnvelopeIn, rt: Rt, principal: ApiPrincipal,
 
 @router.get("/envelopes", response_model=services.Page, responses=ERRORS,
             summary="List envelopes, newest first")
-def list_envelopes(rt: Rt, principal: ApiPrincipal,
+def list_envelopes(rt: Rt, principal: CanRead,
                    status: Annotated[EnvelopeStatus | None, Query()] = None,
                    limit: Annotated[int, Query(ge=1, le=200)] = 50,
                    offset: Annotated[int, Query(ge=0)] = 0) -> services.Page:
@@ -150,21 +159,21 @@ def list_envelopes(rt: Rt, principal: ApiPrincipal,
 
 @router.get("/dashboard", response_model=services.Dashboard, responses=ERRORS,
             summary="Counts of the team's envelopes by status and sender (managers, admins)")
-def get_dashboard(rt: Rt, principal: ApiPrincipal) -> services.Dashboard:
+def get_dashboard(rt: Rt, principal: CanReadDashboard) -> services.Dashboard:
     return services.dashboard(rt, principal)
 
 
 @router.get("/envelopes/{envelope_id}", response_model=EnvelopeView,
              responses=ERRORS,
             summary="An envelope with its recipients' states")
-def get_envelope(envelope_id: str, rt: Rt, principal: ApiPrincipal) -> services.EnvelopeView:
+def get_envelope(envelope_id: str, rt: Rt, principal: CanRead) -> services.EnvelopeView:
     return (services.get(rt, principal, envelope_id))
 
 
 @router.post("/envelopes/{envelope_id}/send", response_model=EnvelopeView,
              responses=ERRORS,
              summary="Send a draft envelope")
-def send_envelope(envelope_id: str, rt: Rt, principal: ApiPrincipal,
+def send_envelope(envelope_id: str, rt: Rt, principal: CanSend,
                   request: Request) -> services.EnvelopeView:
     actor = services.staff_actor(principal, client_ip(request), user_agent(request))
     return (services.send(rt, principal, envelope_id, actor=actor))
@@ -173,7 +182,7 @@ def send_envelope(envelope_id: str, rt: Rt, principal: ApiPrincipal,
 @router.post("/envelopes/{envelope_id}/void", response_model=EnvelopeView,
              responses=ERRORS,
              summary="Void a draft or sent envelope, with a reason")
-def void_envelope(envelope_id: str, body: VoidIn, rt: Rt, principal: ApiPrincipal,
+def void_envelope(envelope_id: str, body: VoidIn, rt: Rt, principal: CanVoid,
                   request: Request) -> services.EnvelopeView:
     actor = services.staff_actor(principal, client_ip(request), user_agent(request))
     return (services.void(rt, principal, envelope_id, body.reason, actor=actor))
@@ -182,7 +191,7 @@ def void_envelope(envelope_id: str, body: VoidIn, rt: Rt, principal: ApiPrincipa
 @router.post("/envelopes/{envelope_id}/recipients/{recipient_id}/resend",
              response_model=EnvelopeView, responses=ERRORS,
              summary="Send a recipient whose turn it is a new link (the old one dies)")
-def resend_recipient(envelope_id: str, recipient_id: str, rt: Rt, principal: ApiPrincipal,
+def resend_recipient(envelope_id: str, recipient_id: str, rt: Rt, principal: CanSend,
                      request: Request) -> EnvelopeView:
     actor = services.staff_actor(principal, client_ip(request), user_agent(request))
     return services.resend(rt, principal, envelope_id, recipient_id, actor=actor)
@@ -192,7 +201,7 @@ def resend_recipient(envelope_id: str, recipient_id: str, rt: Rt, principal: Api
               response_model=EnvelopeView, responses=ERRORS,
               summary="Correct a recipient's name, email or phone before they act")
 def correct_recipient(envelope_id: str, recipient_id: str, body: CorrectIn, rt: Rt,
-                      principal: ApiPrincipal, request: Request) -> EnvelopeView:
+                      principal: CanSend, request: Request) -> EnvelopeView:
     actor = services.staff_actor(principal, client_ip(request), user_agent(request))
     return services.correct(rt, principal, envelope_id, recipient_id, name=body.name,
                             email=body.email, phone=body.phone, actor=actor)
@@ -201,7 +210,7 @@ def correct_recipient(envelope_id: str, recipient_id: str, body: CorrectIn, rt: 
 @router.get("/envelopes/{envelope_id}/document", responses={
     200: {"content": {"application/pdf": {}}, "description": "The sealed PDF."}, **ERRORS},
     response_class=Response, summary="Download the completed, sealed PDF")
-def download_document(envelope_id: str, rt: Rt, principal: ApiPrincipal,
+def download_document(envelope_id: str, rt: Rt, principal: CanRead,
                       request: Request) -> Response:
     data = documents.sealed_pdf(rt, principal, envelope_id,
                                 actor=f"user:{principal.email}", ip=client_ip(request),
@@ -212,14 +221,14 @@ def download_document(envelope_id: str, rt: Rt, principal: ApiPrincipal,
 
 @router.get("/envelopes/{envelope_id}/audit", responses=ERRORS,
             summary="The envelope's hash-linked audit trail")
-def get_audit(envelope_id: str, rt: Rt, principal: ApiPrincipal) -> dict[str, Any]:
+def get_audit(envelope_id: str, rt: Rt, principal: CanReadAudit) -> dict[str, Any]:
     return documents.audit_trail(rt, principal, envelope_id)
 
 
 @router.get("/organisation/root-certificate", responses={
     200: {"content": {"application/x-pem-file": {}}}, **ERRORS}, response_class=Response,
     summary="The organisation's root certificate (trust anchor for `accord verify`)")
-def root_certificate(rt: Rt, principal: ApiPrincipal) -> Response:
+def root_certificate(rt: Rt, principal: CanRead) -> Response:
     return Response(documents.root_pem(rt, principal), media_type="application/x-pem-file")
 
 

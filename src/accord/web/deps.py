@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
 
+from accord.accounts.domain import Permission
 from accord.accounts.services import Principal, authenticate_api_key, session_principal
 from accord.errors import Unauthorized
 from accord.runtime import Runtime
@@ -51,5 +53,29 @@ def console_principal(request: Request, rt: Runtime) -> tuple[Principal, str]:
     return session_principal(rt, token)
 
 
+def requires(permission: Permission) -> Callable[..., Principal]:
+    """A dependency: the API caller, checked for ``permission`` (role and key scopes)
+    before the request body is looked at, so a caller who may not do something gets 403
+    whatever they send. Services check again (defence in depth)."""
+
+    def check(principal: Annotated[Principal, Depends(api_principal)]) -> Principal:
+        principal.require(permission)
+        return principal
+
+    return check
+
+
 ApiPrincipal = Annotated[Principal, Depends(api_principal)]
 Rt = Annotated[Runtime, Depends(runtime)]
+P = Permission
+CanSend = Annotated[Principal, Depends(requires(P.ENVELOPE_SEND))]
+CanVoid = Annotated[Principal, Depends(requires(P.ENVELOPE_VOID))]
+CanRead = Annotated[Principal, Depends(requires(P.ENVELOPE_READ))]
+CanReadAudit = Annotated[Principal, Depends(requires(P.AUDIT_READ))]
+CanReadDashboard = Annotated[Principal, Depends(requires(P.DASHBOARD_READ))]
+CanReadTemplates = Annotated[Principal, Depends(requires(P.TEMPLATE_READ))]
+CanUseTemplates = Annotated[Principal, Depends(requires(P.TEMPLATE_USE))]
+CanAuthor = Annotated[Principal, Depends(requires(P.TEMPLATE_AUTHOR))]
+CanPublish = Annotated[Principal, Depends(requires(P.TEMPLATE_PUBLISH))]
+CanManageUsers = Annotated[Principal, Depends(requires(P.USERS_MANAGE))]
+CanManageSettings = Annotated[Principal, Depends(requires(P.SETTINGS_MANAGE))]

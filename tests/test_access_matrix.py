@@ -1,0 +1,211 @@
+"""Every route x every role (plus no credentials and another organisation's admin),
+asserted against the permission matrix written out below - not derived from the code.
+
+A route added without an entry here fails `test_every_route_is_in_the_table`, so the
+table (and the README's matrix) must be kept up to date."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from starlette.routing import BaseRoute, Mount, Route
+
+from accord.app import create_app
+from accord.drafting.services import seed_examples
+from accord.runtime import Runtime
+from tests.factories import Member, envelope_body, member
+from tests.web.conftest import HTML, post_login
+
+ALL = frozenset({"admin", "legal", "manager", "agent", "compliance"})
+SENDERS = ALL - {"compliance"}
+AUTHORS = frozenset({"admin", "legal"})
+ADMIN = frozenset({"admin"})
+MANAGERS = frozenset({"admin", "manager"})
+ANY_USER = ALL  # every logged-in user (own objects)
+
+# (method, path) -> roles allowed. Everyone else must get 403.
+API: dict[tuple[str, str], frozenset[str]] = {
+    ("POST", "/api/v1/envelopes"): SENDERS,
+    ("GET", "/api/v1/envelopes"): ALL,
+    ("GET", "/api/v1/dashboard"): MANAGERS,
+    ("GET", "/api/v1/envelopes/{envelope_id}"): ALL,
+    ("POST", "/api/v1/envelopes/{envelope_id}/send"): SENDERS,
+    ("POST", "/api/v1/envelopes/{envelope_id}/void"): SENDERS,
+    ("POST", "/api/v1/envelopes/{envelope_id}/recipients/{recipient_id}/resend"): SENDERS,
+    ("PATCH", "/api/v1/envelopes/{envelope_id}/recipients/{recipient_id}"): SENDERS,
+    ("GET", "/api/v1/envelopes/{envelope_id}/document"): ALL,
+    ("GET", "/api/v1/envelopes/{envelope_id}/audit"): ALL,
+    ("GET", "/api/v1/organisation/root-certificate"): ALL,
+    ("GET", "/api/v1/me"): ANY_USER,
+    ("GET", "/api/v1/users"): ADMIN,
+    ("POST", "/api/v1/users"): ADMIN,
+    ("PATCH", "/api/v1/users/{user_id}"): ADMIN,
+    ("GET", "/api/v1/api-keys"): ANY_USER,
+    ("POST", "/api/v1/api-keys"): ANY_USER,
+    ("POST", "/api/v1/api-keys/{key_id}/revoke"): ANY_USER,
+    ("GET", "/api/v1/organisation/settings"): ADMIN,
+    ("PATCH", "/api/v1/organisation/settings"): ADMIN,
+    ("GET", "/api/v1/clauses"): ALL,
+    ("POST", "/api/v1/clauses"): AUTHORS,
+    ("GET", "/api/v1/clauses/{key}"): ALL,
+    ("PATCH", "/api/v1/clauses/{key}"): AUTHORS,
+    ("POST", "/api/v1/clauses/{key}/submit"): AUTHORS,
+    ("POST", "/api/v1/clauses/{key}/reject"): AUTHORS,
+    ("POST", "/api/v1/clauses/{key}/publish"): AUTHORS,
+    ("POST", "/api/v1/clauses/{key}/retire"): AUTHORS,
+    ("GET", "/api/v1/clauses/{key}/diff"): ALL,
+    ("GET", "/api/v1/templates"): ALL,
+    ("POST", "/api/v1/templates"): AUTHORS,
+    ("GET", "/api/v1/templates/{key}"): ALL,
+    ("PATCH", "/api/v1/templates/{key}"): AUTHORS,
+    ("GET", "/api/v1/templates/{key}/versions/{version}"): ALL,
+    ("POST", "/api/v1/templates/{key}/submit"): AUTHORS,
+    ("POST", "/api/v1/templates/{key}/reject"): AUTHORS,
+    ("POST", "/api/v1/templates/{key}/publish"): AUTHORS,
+    ("POST", "/api/v1/templates/{key}/retire"): AUTHORS,
+    ("GET", "/api/v1/templates/{key}/diff"): ALL,
+    ("POST", "/api/v1/templates/{key}/preview"): ALL,
+    ("POST", "/api/v1/template-versions/{version_id}/preview"): ALL,
+    ("POST", "/api/v1/envelopes/from-template"): SENDERS,
+    ("GET", "/api/v1/organisation/drafting-settings"): ALL,
+}
+
+# Console pages (GET): roles that get the page; others 403; nobody logged in -> /login.
+PAGES: dict[str, frozenset[str]] = {
+    "/console": ALL,
+    "/console/envelopes/new": SENDERS,
+    "/console/envelopes/{envelope_id}": ALL,
+    "/console/envelopes/{envelope_id}/document": ALL,
+    "/console/envelopes/{envelope_id}/audit.json": ALL,
+    "/console/mailbox": SENDERS,
+    "/console/mailbox/{message_id}": SENDERS,
+    "/console/sms": SENDERS,
+}
+# Public or ceremony routes: reachable without a console login (their own checks apply).
+PUBLIC = {"/", "/login", "/login/mfa", "/login/sso", "/login/sso/callback",
+          "/account/mfa/setup", "/password/forgot", "/password/reset",
+          "/password/reset/{token}", "/s/{token}", "/sign", "/sign/consent", "/sign/finish",
+          "/sign/decline", "/sign/documents/{document_id}/pages/{page}.png",
+          "/sign/auth/send-code", "/sign/auth/code", "/sign/auth/access-code", "/sign/auth/kba",
+          "/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc",
+          "/logout", "/static"}
+
+
+def _routes(routes: list[BaseRoute]) -> Iterator[tuple[str, str]]:
+    """(method, path) of every route, through included routers."""
+    for r in routes:
+        original = getattr(r, "original_router", None)
+        if original is not None:
+            yield from _routes(original.routes)
+        elif isinstance(r, APIRoute | Route):
+            for m in r.methods or ():
+                if m != "HEAD":
+                    yield m, r.path
+        elif isinstance(r, Mount):
+            yield "GET", r.path
+
+
+@dataclass
+class World:
+    client: TestClient
+    members: dict[str, Member]
+    stranger: Member
+    ids: dict[str, str]
+
+
+@pytest.fixture
+def world(rt: Runtime) -> World:
+    admin = member(rt, role="admin")
+    members = {"admin": admin}
+    for role in ("legal", "manager", "agent", "compliance"):
+        members[role] = member(rt, role=role, org_id=admin.org_id)
+    seed_examples(rt, admin.org_id, publisher_user_id=admin.user_id)
+    client = TestClient(create_app(rt), base_url="http://testserver")
+    env = client.post("/api/v1/envelopes", json=envelope_body(), headers=admin.auth).json()
+    tpl = client.get("/api/v1/templates/support-services-agreement", headers=admin.auth).json()
+    key = client.post("/api/v1/api-keys", json={"name": "victim"}, headers=admin.auth).json()
+    from accord.delivery.services import list_mailbox
+    from accord.delivery.worker import drain
+
+    drain(rt)
+    mail = list_mailbox(rt, admin.org_id, limit=1)
+    ids = {"envelope_id": env["id"], "recipient_id": env["recipients"][0]["id"],
+           "key": "support-services-agreement", "version": "1",
+           "version_id": tpl["versions"][0]["id"], "user_id": members["agent"].user_id,
+           "key_id": key["key"]["id"], "message_id": mail[0].id if mail else "none",
+           "document_id": env["documents"][0]["id"], "page": "1", "token": "x" * 43}
+    stranger = member(rt, role="admin", org_name="Stranger Org")
+    return World(client, members, stranger, ids)
+
+
+def _path(path: str, ids: dict[str, str]) -> str:
+    for name, value in ids.items():
+        path = path.replace("{" + name + "}", value)
+    return path
+
+
+def _call(client: TestClient, method: str, path: str, headers: dict[str, str]) -> Any:
+    kwargs: dict[str, Any] = {"headers": headers}
+    if method in ("POST", "PATCH", "PUT"):
+        kwargs["json"] = {}
+    return client.request(method, path, **kwargs)
+
+
+def test_every_route_is_in_the_table(rt: Runtime) -> None:
+    app = create_app(rt)
+    missing = []
+    for method, path in _routes(app.routes):
+        if path.startswith("/api/"):
+            known = (method, path) in API
+        else:  # console form posts run the same services as the API routes above
+            known = path in PUBLIC or path in PAGES or (
+                method == "POST" and path.startswith("/console"))
+        if not known:
+            missing.append(f"{method} {path}")
+    assert not missing, "routes with no expected access in this table: " + ", ".join(missing)
+
+
+def test_api_matrix(world: World) -> None:
+    failures = []
+    for (method, path), allowed in API.items():
+        url = _path(path, world.ids)
+        r = _call(world.client, method, url, {})
+        if r.status_code != 401:
+            failures.append(f"{method} {path} without credentials: {r.status_code}")
+        for role, m in world.members.items():
+            r = _call(world.client, method, url, m.auth)
+            ok = r.status_code not in (401, 403) and r.status_code < 500
+            if role in allowed and not ok:
+                failures.append(f"{method} {path} as {role}: {r.status_code} {r.text[:120]}")
+            if role not in allowed and r.status_code != 403:
+                failures.append(f"{method} {path} as {role}: {r.status_code}, expected 403")
+        if "{" in path and "{key}" not in path:  # another organisation's ids look unknown
+            r = _call(world.client, method, url, world.stranger.auth)
+            if r.status_code not in (404, 422):
+                failures.append(f"{method} {path} as another org: {r.status_code}")
+    assert not failures, "\n".join(failures)
+
+
+def test_console_matrix(rt: Runtime, world: World) -> None:
+    failures = []
+    anonymous = TestClient(create_app(rt), base_url="http://testserver", headers=HTML)
+    for role, m in world.members.items():
+        browser = TestClient(create_app(rt), base_url="http://testserver", headers=HTML)
+        assert post_login(browser, m.email, "correct horse battery staple").status_code == 303
+        for path, allowed in PAGES.items():
+            url = _path(path, world.ids)
+            r = browser.get(url, follow_redirects=False)
+            if role in allowed and r.status_code not in (200, 404, 409):
+                failures.append(f"GET {path} as {role}: {r.status_code}")
+            if role not in allowed and r.status_code != 403:
+                failures.append(f"GET {path} as {role}: {r.status_code}, expected 403")
+    for path in PAGES:
+        r = anonymous.get(_path(path, world.ids), follow_redirects=False)
+        if r.status_code != 303 or "/login" not in r.headers.get("location", ""):
+            failures.append(f"GET {path} without login: {r.status_code}")
+    assert not failures, "\n".join(failures)
