@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -33,9 +33,10 @@ def _wants_html(request: Request) -> bool:
         "accept", "")
 
 
-def _error(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
+def _error(status: int, code: str, message: str, details: Any = None,
+           headers: Mapping[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message, "details": details}},
-                        status_code=status)
+                        status_code=status, headers=headers)
 
 
 def _background(rt: Runtime) -> tuple[list[threading.Thread], threading.Event]:
@@ -61,13 +62,26 @@ def _background(rt: Runtime) -> tuple[list[threading.Thread], threading.Event]:
     return threads, stop
 
 
+def _allowed_methods(app: FastAPI, request: Request) -> set[str]:
+    from starlette.routing import Match
+
+    methods: set[str] = set()
+    for route in app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return methods
+
+
 def create_app(rt: Runtime) -> FastAPI:
     import accord.signing.tasks  # noqa: F401 - registers the signing-request email handler
     from accord.accounts.api import router as accounts_api
     from accord.accounts.login import register_tasks
     from accord.accounts.pages import router as accounts_pages
+    from accord.accounts.pages_admin import router as admin_pages
     from accord.delivery.pages import router as delivery_pages
     from accord.drafting.api import router as drafting_api
+    from accord.drafting.pages import router as drafting_pages
     from accord.envelopes.api import router as envelopes_api
     from accord.envelopes.pages import router as envelopes_pages
     from accord.signing.pages import router as signing_pages
@@ -111,9 +125,12 @@ def create_app(rt: Runtime) -> FastAPI:
         return _error(422, "invalid_request", "the request is not valid", details)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> Any:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Any:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return _error(exc.status_code, code, str(exc.detail))
+        headers = exc.headers
+        if exc.status_code == 405:  # every method of the path, not just the first route's
+            headers = {"Allow": ", ".join(sorted(_allowed_methods(app, request)))}
+        return _error(exc.status_code, code, str(exc.detail), headers=headers)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
@@ -124,6 +141,8 @@ def create_app(rt: Runtime) -> FastAPI:
     app.include_router(accounts_api)
     app.include_router(accounts_pages)
     app.include_router(envelopes_pages)
+    app.include_router(drafting_pages)
+    app.include_router(admin_pages)
     app.include_router(delivery_pages)
     app.include_router(signing_pages)
     static = Path(__file__).parent / "web" / "static"

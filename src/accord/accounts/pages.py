@@ -47,7 +47,11 @@ class Console:
         role = self.principal.role
         can = {"send": allowed(role, Permission.ENVELOPE_SEND),
                "void": allowed(role, Permission.ENVELOPE_VOID),
-               "mailbox": allowed(role, Permission.MAILBOX_READ)}
+               "mailbox": allowed(role, Permission.MAILBOX_READ),
+               "templates": allowed(role, Permission.TEMPLATE_READ),
+               "dashboard": allowed(role, Permission.DASHBOARD_READ),
+               "admin": allowed(role, Permission.USERS_MANAGE),
+               "settings": allowed(role, Permission.SETTINGS_MANAGE)}
         return {"user": self.principal, "csrf_token": self.csrf_token,
                 "org_name": self.org_name, "nav": nav, "can": can}
 

@@ -111,7 +111,7 @@ def problem_status(exc: AccordError) -> int:
 # -- JSON textareas ------------------------------------------------------------------------
 
 
-def parse_json(text: str, name: str, label: str, expect: type[list[Any]] | type[dict[str, Any]],
+def parse_json(text: str, name: str, label: str, expect: type[Any],
                *, blank: Any) -> tuple[Any, list[tuple[str, str]]]:
     """The JSON typed into a textarea: ``blank`` when empty, else a value of type ``expect``
     (a list or an object), or a problem naming the line and column."""
@@ -134,6 +134,12 @@ def parse_json(text: str, name: str, label: str, expect: type[list[Any]] | type[
 
 def pretty(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def compact_list(items: Sequence[Any]) -> str:
+    """A JSON list with one item per line: readable in a textarea, short enough to edit."""
+    lines = ",\n  ".join(json.dumps(i, ensure_ascii=False) for i in items)
+    return f"[\n  {lines}\n]" if items else "[]"
 
 
 # -- diffs ---------------------------------------------------------------------------------

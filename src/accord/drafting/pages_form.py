@@ -18,10 +18,9 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
-from accord.drafting.domain import RoleSpec
+from accord.drafting.domain import RoleSpec, role_factors
 from accord.drafting.render_values import currency_places
 from accord.drafting.variables import VariableSpec, row_limits
 
@@ -31,7 +30,9 @@ ROWS_MAX = 100  # rows the form offers at most (a list may accept more through t
 MAX_RECORD_CHARS = 200_000
 _PATH = re.compile(r"^(?P<var>[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*)"
                    r"(?:\[(?P<row>\d{1,4})\]\.(?P<col>[a-z_][a-z0-9_]*))?$")
-_ROLE = re.compile(r"^(?P<role>[a-z][a-z0-9_]*)\.(?P<part>name|email)$")
+_ROLE = re.compile(r"^(?P<role>[a-z][a-z0-9_]*)\."
+                   r"(?P<part>name|email|phone|access_code|kba_[qa][1-9])$")
+KBA_PAIRS = 2  # question/answer pairs offered when a role requires knowledge questions
 _ID = re.compile(r"[^a-z0-9_]+")
 
 
@@ -88,9 +89,23 @@ class Posted:
         currency = self.currencies.get(path, "").strip().upper()
         return {"amount": text.strip(), "currency": currency} if currency else text
 
-    def recipient_data(self) -> dict[str, dict[str, str]]:
-        return {role: {"name": r.get("name", "").strip(), "email": r.get("email", "").strip()}
-                for role, r in self.recipients.items()}
+    def recipient_data(self) -> dict[str, dict[str, Any]]:
+        """``{role: {"name", "email"}}`` plus what the role's signer authentication needs
+        (phone, access code, questions) when those inputs were filled in."""
+        out: dict[str, dict[str, Any]] = {}
+        for role, given in self.recipients.items():
+            person: dict[str, Any] = {"name": given.get("name", "").strip(),
+                                      "email": given.get("email", "").strip()}
+            for extra in ("phone", "access_code"):
+                if given.get(extra, "").strip():
+                    person[extra] = given[extra].strip()
+            kba = [{"question": given.get(f"kba_q{i}", ""), "answer": given.get(f"kba_a{i}", "")}
+                   for i in range(1, KBA_PAIRS + 1)]
+            kba = [k for k in kba if k["question"].strip() or k["answer"].strip()]
+            if kba:
+                person["kba"] = kba
+            out[role] = person
+        return out
 
 
 @dataclass
@@ -217,20 +232,15 @@ class Cell:
 
     @property
     def low(self) -> str:
-        return _bound(self.spec.min)
+        return _shown(self.spec.min)
 
     @property
     def high(self) -> str:
-        return _bound(self.spec.max)
+        return _shown(self.spec.max)
 
     @property
     def default(self) -> str:
         return _shown(self.spec.default)
-
-
-def _bound(value: Any) -> str:
-    return "" if value is None or isinstance(value, int) and not isinstance(
-        value, Decimal) and False else _shown(value)
 
 
 def _shown(value: Any) -> str:
@@ -267,13 +277,22 @@ class Recipient:
     """The recipient the sender names for one of the template's roles."""
 
     role: RoleSpec
-    name: str = ""
-    email: str = ""
+    given: Mapping[str, str] = field(default_factory=dict)  # name, email, phone, ...
     errors: tuple[str, ...] = ()
 
     @property
     def id(self) -> str:
         return "r-" + self.role.key
+
+    @property
+    def factors(self) -> tuple[str, ...]:
+        """The signer authentication the role requires beyond the emailed link."""
+        return role_factors(self.role.auth)
+
+    @property
+    def kba(self) -> list[tuple[int, str, str]]:
+        return [(i, self.given.get(f"kba_q{i}", ""), self.given.get(f"kba_a{i}", ""))
+                for i in range(1, KBA_PAIRS + 1)]
 
 
 def _cell(spec: VariableSpec, path: str, posted: Posted | None,
@@ -290,8 +309,8 @@ def _table(spec: VariableSpec, posted: Posted | None, problems: Mapping[str, lis
            rows: int) -> Table:
     fewest, most = row_limits(spec)
     entered = posted.row_counts.get(spec.name, 0) if posted else 0
-    count = max(1, min(max(rows, entered + (1 if entered else 0)), most, ROWS_MAX))
-    count = max(count, min(entered, most))
+    want = max(rows, entered + 1) if entered else rows
+    count = max(1, min(want, most, ROWS_MAX), min(entered, ROWS_MAX))  # entered rows stay
     out = []
     for index in range(count):
         filled = index < entered
@@ -314,7 +333,7 @@ def build_form(specs: Sequence[VariableSpec], roles: Sequence[RoleSpec], posted:
     people = []
     for role in roles:
         given = posted.recipients.get(role.key, {}) if posted else {}
-        people.append(Recipient(role, given.get("name", ""), given.get("email", ""),
+        people.append(Recipient(role, dict(given),
                                 tuple(problems.get(f"recipients.{role.key}", ()))))
     return items, people
 

@@ -48,7 +48,7 @@ from accord.drafting.services_common import (
     visible,
 )
 from accord.drafting.services_render import RenderPlan, latest_pins, run
-from accord.errors import Conflict, NotFound
+from accord.errors import Conflict, InvalidInput, NotFound
 from accord.runtime import Runtime
 
 # -- authoring -----------------------------------------------------------------------------
@@ -77,13 +77,17 @@ def create_template(rt: Runtime, principal: Principal, *, key: str, name: str, k
     problem). ``sample_data`` defaults to plausible values generated from the variables."""
     require(principal, Action.AUTHOR)
     head = [i for i in (check_key(key), check_name(name, "name")) if i]
-    if head:
-        raise invalid(head)
     content = TemplateContent(kind=kind, source=source, pdf=pdf, variables=variables or [],
                               roles=roles or [], prefill=prefill or {},
                               sample_data=sample_data, pdf_fields=pdf_fields or [])
     with rt.db.uow() as uow:
         s = uow.session
+        if head:  # report the content's problems too: every problem at once
+            try:
+                check_template(rt, s, principal.org_id, content)
+            except InvalidInput as exc:
+                head += [Issue(**d) for d in exc.details or []]
+            raise invalid(head)
         if s.scalar(select(Template.id).where(Template.org_id == principal.org_id,
                                               Template.key == key)):
             raise Conflict(f"a template {key!r} exists", code="template_exists")

@@ -12,7 +12,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 ROOT = Path(__file__).resolve().parent.parent
-FEATURES = ("web", "accounts", "envelopes", "signing", "delivery", "audit", "documents")
+FEATURES = ("web", "accounts", "envelopes", "drafting", "signing", "delivery", "audit",
+            "documents")
 
 
 def _fmt_time(value: datetime | None) -> str:
