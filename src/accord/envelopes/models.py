@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from accord.db import Base, UTCDateTime, new_id, utcnow
@@ -39,6 +39,10 @@ class Envelope(Base):
     template_label: Mapped[str | None] = mapped_column(String(300), nullable=True)
     template_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     template_clauses: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # recipient lifecycle (envelopes.lifecycle): own reminder interval (None = the
+    # organisation's, 0 = off) and when the one expiry warning went out
+    reminder_interval_hours: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    expiry_warned_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy's API
 
@@ -88,6 +92,11 @@ class Recipient(Base):
     user_agent: Mapped[str | None] = mapped_column(String(500), nullable=True)
     signature_kind: Mapped[str | None] = mapped_column(String(10), nullable=True)
     signature_blob: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # recipient lifecycle: reminders sent (the count guards two sweeps racing) and whether
+    # the recipient may hand their part to someone else (template role / envelope flag)
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    reminder_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    may_delegate: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Field(Base):
