@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import secrets
 from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
@@ -221,8 +220,9 @@ def _context(context: Mapping[str, Any]) -> dict[str, Any]:
 
 def render_html(source: str, kind: str, context: Mapping[str, Any],
                 clauses: Mapping[str, str], *, title: str,
-                envelope_id: str | None = None) -> RenderedHTML:
-    """Everything up to WeasyPrint: the final HTML document and its stylesheet."""
+                envelope_id: str | None = None, footer: str | None = None) -> RenderedHTML:
+    """Everything up to WeasyPrint: the final HTML document and its stylesheet. The
+    running footer names the envelope, else ``footer``, else says "Preview"."""
     compiled = compile_source(source, kind)
     state = _RenderState(clauses)
     token = _STATE.set(state)
@@ -233,19 +233,24 @@ def render_html(source: str, kind: str, context: Mapping[str, Any],
     body = _MARKDOWN.render(text) if kind == "markdown" else text
     body = _CLAUSE_BLOCK.sub(lambda m: state.blocks[int(m[1])], body)
     body = _CLAUSE_INLINE.sub(lambda m: state.blocks[int(m[1])], body)
-    prefix = f"{FIELD_ID_PREFIX}{secrets.token_hex(6)}-"
+    # The field ids' prefix cannot be guessed by the source (it would have to contain its
+    # own hash) and is the same for the same text, so equal documents render to equal bytes
+    # (the blob store keeps them once: bulk send renders many identical documents).
+    prefix = f"{FIELD_ID_PREFIX}{hashlib.sha256(body.encode()).hexdigest()[:12]}-"
     body, refs = decode_field_sentinels(body, prefix)
-    html = document_html(body, title=title, envelope_id=envelope_id, kind=kind)
+    html = document_html(body, title=title, envelope_id=envelope_id, kind=kind,
+                         footer=footer)
     return RenderedHTML(html, PRINT_CSS, tuple(refs), prefix)
 
 
 def render(source: str, kind: str, context: Mapping[str, Any],
            clauses: Mapping[str, str], *, title: str,
-           envelope_id: str | None = None) -> Rendered:
+           envelope_id: str | None = None, footer: str | None = None) -> Rendered:
     """Render a template version to PDF with its field map (see the module docstring)."""
     from accord.drafting.render_pdf import layout
 
-    page = render_html(source, kind, context, clauses, title=title, envelope_id=envelope_id)
+    page = render_html(source, kind, context, clauses, title=title, envelope_id=envelope_id,
+                       footer=footer)
     document, boxes = layout(page.html, page.tags, page.field_prefix)
     fields = tuple(
         RenderedField(role=ref.role, kind=ref.kind, name=ref.name, page=number,

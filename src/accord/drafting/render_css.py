@@ -92,9 +92,10 @@ table.signatures td { width: 50%; padding: 0 12pt 0 0; font-size: 10pt; }
 """ + _FIELD_CSS + "\n"
 
 
-def document_html(content: str, *, title: str, envelope_id: str | None, kind: str) -> str:
+def document_html(content: str, *, title: str, envelope_id: str | None, kind: str,
+                  footer: str | None = None) -> str:
     """The complete HTML document for a rendered body."""
-    label = f"Envelope {envelope_id}" if envelope_id else "Preview"
+    label = f"Envelope {envelope_id}" if envelope_id else footer or "Preview"
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{escape(title)}</title></head>\n"

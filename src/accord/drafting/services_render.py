@@ -100,10 +100,10 @@ def plan_for(session: Session, tpl: Template, v: TemplateVersion) -> RenderPlan:
 
 
 def run(plan: RenderPlan, context: Mapping[str, Any], *,
-        envelope_id: str | None = None) -> render.Rendered:
+        envelope_id: str | None = None, footer: str | None = None) -> render.Rendered:
     try:
         return render.render(plan.source, plan.kind, context, plan.clauses, title=plan.title,
-                             envelope_id=envelope_id)
+                             envelope_id=envelope_id, footer=footer)
     except render.TemplateError as exc:
         raise InvalidInput(f"the template could not be rendered: {exc.message}",
                            code=exc.code, details=exc.details) from exc

@@ -7,7 +7,8 @@ both succeeding (the loser gets ``Conflict``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -90,6 +91,7 @@ __all__ = [
     "recipients_of",
     "resend",
     "send",
+    "send_in",
     "sender_email",
     "staff_actor",
     "state_of",
@@ -123,6 +125,7 @@ class RecipientInput:
     phone: str | None = None  # E.164, with sms_otp
     access_code: str | None = None  # given to the signer out of band; stored hashed
     kba: tuple[KbaInput, ...] = ()
+    may_delegate: bool = False  # may hand their part to someone else (signing.delegation)
 
 
 @dataclass(frozen=True)
@@ -177,6 +180,26 @@ def commit_or_conflict(session: Session) -> None:
         session.rollback()
         raise Conflict("the envelope was changed by someone else; try again",
                        code="concurrent_update") from exc
+
+
+class _Joined:
+    """The caller's transaction (``session=`` given to a command): changes are flushed, the
+    caller commits, e.g. bulk send marks its row done in the same transaction."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def commit(self) -> None:
+        self.session.flush()
+
+
+@contextmanager
+def _unit(rt: Runtime, session: Session | None) -> Iterator[Any]:
+    if session is not None:
+        yield _Joined(session)
+        return
+    with rt.db.uow() as uow:
+        yield uow
 
 
 def notify(session: Session, env: Envelope, recipient_ids: Sequence[str],
@@ -252,17 +275,31 @@ def _validate(rt: Runtime, *, subject: str, documents: Sequence[DocumentInput],
     return infos, boxes
 
 
+def _check_reminders(hours: int | None) -> None:
+    """An envelope's own reminder interval (None: the organisation's; 0: off)."""
+    from accord.envelopes.lifecycle_rules import RuleError, check_interval
+
+    try:
+        if hours is not None:
+            check_interval(hours)
+    except RuleError as exc:
+        raise InvalidInput(exc.message, code=exc.code) from exc
+
+
 def create(rt: Runtime, principal: Principal, *, subject: str, message: str = "",
            documents: Sequence[DocumentInput], recipients: Sequence[RecipientInput],
            fields: Sequence[FieldRequest], expires_in_days: int = 120,
            actor: Actor | None = None, envelope_id: str | None = None,
-           template: TemplateRef | None = None) -> str:
+           template: TemplateRef | None = None, session: Session | None = None,
+           reminder_interval_hours: int | None = None) -> str:
     """Validate everything, then store a draft envelope. Nothing is written on error
     (document blobs are content-addressed: one stored before a failed commit is harmless
-    and is reused by the next upload of the same bytes)."""
+    and is reused by the next upload of the same bytes). With ``session`` the rows join
+    the caller's transaction and the caller commits."""
     from accord.signing.factors import AuthRequest, configure  # signing imports us
 
     principal.require(Permission.ENVELOPE_SEND)
+    _check_reminders(reminder_interval_hours)
     subject = subject.strip()
     infos, boxes = _validate(rt, subject=subject, documents=documents, recipients=recipients,
                              fields=fields, expires_in_days=expires_in_days)
@@ -273,12 +310,13 @@ def create(rt: Runtime, principal: Principal, *, subject: str, message: str = ""
     now = rt.now()
     blob_keys = [rt.blobs.put(d.data) for d in documents]
     actor = actor or staff_actor(principal)
-    with rt.db.uow() as uow:
+    with _unit(rt, session) as uow:
         env = Envelope(id=envelope_id or new_id(), org_id=principal.org_id,
                        created_by=principal.user_id, team=principal.team, subject=subject,
                        message=message,
                        status=EnvelopeStatus.DRAFT.value, created_at=now,
-                       expires_at=now + timedelta(days=expires_in_days), audit_count=0)
+                       expires_at=now + timedelta(days=expires_in_days), audit_count=0,
+                       reminder_interval_hours=reminder_interval_hours)
         if template is not None:
             env.template_version_id = template.version_id
             env.template_label = template.label
@@ -297,7 +335,8 @@ def create(rt: Runtime, principal: Principal, *, subject: str, message: str = ""
                               email=r.email.strip().lower(), role=r.role.value,
                               routing_order=r.routing_order,
                               status=RecipientStatus.CREATED.value,
-                              auth_method=a.method, auth_config=a.config, phone=a.phone)
+                              auth_method=a.method, auth_config=a.config, phone=a.phone,
+                              may_delegate=r.may_delegate and r.role is not RecipientRole.CC)
                     for r, a in zip(recipients, auth, strict=True)]
         uow.session.add_all([*doc_rows, *rec_rows])
         uow.session.flush()
@@ -327,24 +366,37 @@ def create(rt: Runtime, principal: Principal, *, subject: str, message: str = ""
 
 def send(rt: Runtime, principal: Principal, envelope_id: str,
          actor: Actor | None = None) -> EnvelopeView:
+    with rt.db.uow() as uow:
+        env = _send(rt, principal, uow.session, envelope_id, actor)
+        commit_or_conflict(uow.session)
+        return view_of(uow.session, env)
+
+
+def send_in(rt: Runtime, principal: Principal, session: Session, envelope_id: str,
+            actor: Actor | None = None) -> None:
+    """``send`` inside the caller's transaction (the caller commits)."""
+    _send(rt, principal, session, envelope_id, actor)
+    session.flush()
+
+
+def _send(rt: Runtime, principal: Principal, session: Session, envelope_id: str,
+          actor: Actor | None) -> Envelope:
     principal.require(Permission.ENVELOPE_SEND)
     actor = actor or staff_actor(principal)
     now = rt.now()
-    with rt.db.uow() as uow:
-        env = load(uow.session, principal, envelope_id, for_update=True)
-        recs = recipients_of(uow.session, env.id)
-        state = state_of(env, recs)
-        try:
-            to_notify = state.send()
-        except TransitionError as exc:
-            raise domain_error(exc) from exc
-        apply_state(env, recs, state)
-        env.sent_at = now
-        audit.record(uow.session, env, "envelope:sent", actor=actor.label, now=now,
-                     ip=actor.ip, user_agent=actor.user_agent)
-        notify(uow.session, env, to_notify, now, rt.link_key)
-        commit_or_conflict(uow.session)
-        return view_of(uow.session, env)
+    env = load(session, principal, envelope_id, for_update=True)
+    recs = recipients_of(session, env.id)
+    state = state_of(env, recs)
+    try:
+        to_notify = state.send()
+    except TransitionError as exc:
+        raise domain_error(exc) from exc
+    apply_state(env, recs, state)
+    env.sent_at = now
+    audit.record(session, env, "envelope:sent", actor=actor.label, now=now,
+                 ip=actor.ip, user_agent=actor.user_agent)
+    notify(session, env, to_notify, now, rt.link_key)
+    return env
 
 
 def void(rt: Runtime, principal: Principal, envelope_id: str, reason: str,
