@@ -48,6 +48,15 @@ class Settings(BaseSettings):
     outbox_backoff_base_s: float = 2.0
     worker_poll_s: float = 0.5
 
+    webhook_require_https: bool = Field(True, description="Webhook endpoint URLs must be "
+                                        "https:// (set false only for local development).")
+    webhook_allow_loopback: bool = Field(False, description="Let webhooks reach 127.0.0.0/8 "
+                                         "and ::1. Tests only: never in production.")
+    webhook_connect_timeout_s: float = Field(5.0, description="Connect timeout of one "
+                                             "webhook delivery attempt.")
+    webhook_timeout_s: float = Field(10.0, description="Read/write timeout of one webhook "
+                                     "delivery attempt.")
+
     signing_pkcs12: Path | None = Field(None, description="Operator-supplied PKCS#12 "
                                         "for the seal instead of the generated one.")
     signing_pkcs12_password: str | None = None

@@ -4,6 +4,7 @@ from accord.accounts import models as accounts_models
 from accord.audit import models as audit_models
 from accord.bulk import models as bulk_models
 from accord.delivery import models as delivery_models
+from accord.delivery import webhooks_models
 from accord.documents import models as documents_models
 from accord.drafting import models as drafting_models
 from accord.envelopes import models as envelopes_models
@@ -18,4 +19,5 @@ __all__ = [
     "drafting_models",
     "envelopes_models",
     "signing_models",
+    "webhooks_models",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +12,12 @@ from sqlalchemy.orm import Session
 from accord.audit.chain import GENESIS, event_hash, export_document, verify_chain
 from accord.audit.models import AuditEvent
 from accord.envelopes.models import Envelope
+
+# Called at the end of every ``record`` in the caller's transaction (e.g. webhooks queue
+# their messages here). A listener must only add rows to the session; if it raises, the
+# state change fails with it. Register once, at import time.
+AuditListener = Callable[[Session, Envelope, AuditEvent], None]
+listeners: list[AuditListener] = []
 
 
 def iso(dt: datetime) -> str:
@@ -35,6 +42,8 @@ def record(session: Session, envelope: Envelope, tag: str, *, actor: str, now: d
     session.add(event)
     envelope.audit_count = seq
     envelope.audit_head = digest
+    for listener in listeners:
+        listener(session, envelope, event)
     return event
 
 

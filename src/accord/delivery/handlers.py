@@ -13,7 +13,7 @@ Features register their kinds at import time, e.g.::
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from accord.delivery.domain import MAX_KIND_LEN
@@ -30,6 +30,7 @@ EMAIL = "email"
 _lock = threading.Lock()
 _handlers: dict[str, Handler] = {}
 _delivered: dict[str, Delivered] = {}
+_schedules: dict[str, tuple[float, ...]] = {}
 
 
 def check_kind(kind: str) -> None:
@@ -38,9 +39,15 @@ def check_kind(kind: str) -> None:
 
 
 def register(kind: str, handler: Handler, *, replace: bool = False,
-             delivered: Delivered | None = None) -> None:
+             delivered: Delivered | None = None,
+             retry_schedule: Sequence[float] | None = None) -> None:
     """Make ``handler`` the one for ``kind``; ``delivered`` (optional) runs after its email
     was accepted by the mail server or the local mailbox.
+
+    ``retry_schedule`` (optional) replaces the exponential backoff for this kind: item
+    ``n`` is the delay before attempt ``n + 1`` (item 0, the first attempt's, is the
+    enqueue delay and unused here) and the row goes dead after ``len(retry_schedule)``
+    failed attempts, whatever ``ACCORD_OUTBOX_MAX_ATTEMPTS`` says.
 
     Registering a different handler for a taken kind raises DeliveryError unless
     ``replace`` is true; registering the same handler again is a no-op.
@@ -53,6 +60,10 @@ def register(kind: str, handler: Handler, *, replace: bool = False,
         _handlers[kind] = handler
         if delivered is not None:
             _delivered[kind] = delivered
+        if retry_schedule is not None:
+            if not retry_schedule or any(d < 0 for d in retry_schedule):
+                raise DeliveryError("a retry schedule is a non-empty list of delays >= 0")
+            _schedules[kind] = tuple(float(d) for d in retry_schedule)
 
 
 def unregister(kind: str) -> None:
@@ -62,6 +73,7 @@ def unregister(kind: str) -> None:
     with _lock:
         _handlers.pop(kind, None)
         _delivered.pop(kind, None)
+        _schedules.pop(kind, None)
 
 
 def get(kind: str) -> Handler:
@@ -76,6 +88,12 @@ def get(kind: str) -> Handler:
 def delivered_hook(kind: str) -> Delivered | None:
     with _lock:
         return _delivered.get(kind)
+
+
+def retry_schedule(kind: str) -> tuple[float, ...] | None:
+    """The kind's own retry schedule, or None for the default exponential backoff."""
+    with _lock:
+        return _schedules.get(kind)
 
 
 def kinds() -> list[str]:

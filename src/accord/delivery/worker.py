@@ -72,6 +72,8 @@ class Worker:
             raise ValueError("batch must be at least 1")
         if lease_s <= 0:
             raise ValueError("lease_s must be positive")
+        from accord.delivery import webhooks  # noqa: F401 - registers the "webhook" kind
+
         self.rt = rt
         self.mailer: Mailer = mailer if mailer is not None else mailer_for(rt)
         self.name = name or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
@@ -175,15 +177,18 @@ class Worker:
         now = self.rt.now()
         error = self._describe(exc)
         attempts = claim.attempts + 1
-        if permanent or is_final_attempt(attempts, self.rt.settings.outbox_max_attempts):
+        schedule = handlers.retry_schedule(claim.kind)
+        max_attempts = len(schedule) if schedule else self.rt.settings.outbox_max_attempts
+        if permanent or is_final_attempt(attempts, max_attempts):
             if not self._finalise(claim, status=DEAD, attempts=attempts, last_error=error,
                                   next_attempt_at=now, locked_until=None):
                 return "lost"
             log.error("outbox %s (%s) dead after %d attempt(s): %s",
                       claim.id, claim.kind, attempts, error)
             return DEAD
-        delay = backoff_s(attempts, base_s=self.rt.settings.outbox_backoff_base_s,
-                          jitter=self.jitter, rand=_jitter_random.random())
+        delay = schedule[attempts] if schedule else backoff_s(
+            attempts, base_s=self.rt.settings.outbox_backoff_base_s, jitter=self.jitter,
+            rand=_jitter_random.random())
         if not self._finalise(claim, attempts=attempts, last_error=error, locked_until=None,
                               next_attempt_at=now + timedelta(seconds=delay)):
             return "lost"

@@ -1,0 +1,545 @@
+"""Use cases of outbound webhooks: endpoints (admins), messages and their attempts,
+replay, and ``emit`` - the one way any feature queues an event.
+
+Events are queued in the caller's transaction: ``emit`` adds one ``webhook_messages`` row
+and one outbox row (kind "webhook") per enabled endpoint that wants the event, so an event
+exists exactly when the state change that caused it committed. Envelope and recipient
+events come from the audit log (a listener on ``audit.services.record``); other features
+call ``emit`` themselves (``bulk_batch.finished``, later contract events).
+
+Who may do what: managing endpoints and reading deliveries both need
+``settings:manage`` (admins). Deliveries show endpoint URLs, receivers' answers and
+event data of every envelope in the organisation, so they are not for every sender.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.orm import Session
+
+from accord.accounts.domain import Permission
+from accord.accounts.services import Principal
+from accord.audit import services as audit
+from accord.audit.models import AuditEvent
+from accord.config import Settings
+from accord.delivery.domain import DEAD, DELIVERED, PENDING
+from accord.delivery.errors import DeliveryError, InvalidState, NotFound
+from accord.delivery.models import OutboxMessage
+from accord.delivery.services import enqueue
+from accord.delivery.webhooks_domain import (
+    EVENTS,
+    ROTATION_OVERLAP,
+    SECRET_BYTES,
+    TAG_EVENTS,
+    TEST_EVENT,
+    WebhookRuleError,
+    check_event_type,
+    check_url,
+    format_secret,
+    normalise_filters,
+    payload,
+    wants,
+)
+from accord.delivery.webhooks_http import Policy
+from accord.delivery.webhooks_models import WebhookAttempt, WebhookEndpoint, WebhookMessage
+from accord.envelopes.models import Envelope
+from accord.errors import InvalidInput
+from accord.runtime import Runtime, derive_key
+
+KIND = "webhook"
+MAX_ENDPOINTS = 20
+MAX_PAGE = 200
+STATUS_FILTERS = ("pending", "delivered", "dead", "failed")
+
+
+# -- views --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EndpointView:
+    id: str
+    url: str
+    description: str
+    event_types: list[str]  # empty: every event
+    enabled: bool
+    disabled_at: datetime | None
+    disabled_reason: str | None
+    failing_since: datetime | None
+    last_success_at: datetime | None
+    previous_secret_until: datetime | None  # the old secret still signs until then
+    created_by: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class EndpointWithSecret:
+    endpoint: EndpointView
+    secret: str  # whsec_...: shown once, at creation and at rotation
+
+
+@dataclass(frozen=True)
+class MessageView:
+    id: str  # the webhook-id header
+    endpoint_id: str
+    event_type: str
+    status: str  # pending, delivered, dead
+    attempts: int  # failed attempts so far (since the last replay)
+    next_attempt_at: datetime | None  # while pending
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+@dataclass(frozen=True)
+class AttemptView:
+    id: str
+    attempted_at: datetime
+    ok: bool
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+    address: str | None
+    response_excerpt: str
+
+
+@dataclass(frozen=True)
+class MessageDetail:
+    message: MessageView
+    payload: dict[str, Any]
+    attempts: list[AttemptView]
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    replayed: int
+
+
+def policy(settings: Settings) -> Policy:
+    return Policy(require_https=settings.webhook_require_https,
+                  allow_loopback=settings.webhook_allow_loopback,
+                  connect_timeout_s=settings.webhook_connect_timeout_s,
+                  timeout_s=settings.webhook_timeout_s)
+
+
+def _endpoint_view(ep: WebhookEndpoint) -> EndpointView:
+    return EndpointView(
+        id=ep.id, url=ep.url, description=ep.description,
+        event_types=list(ep.event_types or []), enabled=ep.enabled,
+        disabled_at=ep.disabled_at, disabled_reason=ep.disabled_reason,
+        failing_since=ep.failing_since, last_success_at=ep.last_success_at,
+        previous_secret_until=ep.previous_secret_until, created_by=ep.created_by,
+        created_at=ep.created_at, updated_at=ep.updated_at)
+
+
+def _message_view(msg: WebhookMessage, row: OutboxMessage | None) -> MessageView:
+    if row is None:  # the outbox row was cleaned up: it had been delivered
+        return MessageView(msg.id, msg.endpoint_id, msg.event_type, DELIVERED, 0, None,
+                           None, msg.created_at, None)
+    return MessageView(
+        id=msg.id, endpoint_id=msg.endpoint_id, event_type=msg.event_type,
+        status=row.status, attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at if row.status == PENDING else None,
+        last_error=row.last_error, created_at=msg.created_at,
+        delivered_at=row.delivered_at)
+
+
+def _attempt_view(a: WebhookAttempt) -> AttemptView:
+    return AttemptView(id=a.id, attempted_at=a.attempted_at, ok=a.ok,
+                       status_code=a.status_code, error=a.error, duration_ms=a.duration_ms,
+                       address=a.address, response_excerpt=a.response_excerpt)
+
+
+# -- secrets ------------------------------------------------------------------------------
+
+
+def _box(rt: Runtime) -> AESGCM:
+    return AESGCM(derive_key(rt.secret_key, "webhook-secrets"))
+
+
+def seal_secret(rt: Runtime, endpoint_id: str, secret: str) -> str:
+    nonce = secrets.token_bytes(12)
+    sealed = _box(rt).encrypt(nonce, secret.encode(), endpoint_id.encode())
+    return base64.urlsafe_b64encode(nonce + sealed).decode()
+
+
+def open_secret(rt: Runtime, endpoint_id: str, sealed: str) -> str:
+    try:
+        raw = base64.urlsafe_b64decode(sealed.encode())
+        return _box(rt).decrypt(raw[:12], raw[12:], endpoint_id.encode()).decode()
+    except (binascii.Error, ValueError, InvalidTag) as exc:
+        raise DeliveryError("the webhook secret cannot be opened with this instance's "
+                            "master key") from exc
+
+
+def _new_secret() -> str:
+    return format_secret(secrets.token_bytes(SECRET_BYTES))
+
+
+def _invalid(exc: WebhookRuleError) -> InvalidInput:
+    return InvalidInput(exc.message, code=exc.code)
+
+
+# -- endpoints ----------------------------------------------------------------------------
+
+
+def _load(session: Session, org_id: str, endpoint_id: str,
+          for_update: bool = False) -> WebhookEndpoint:
+    stmt = select(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id,
+                                         WebhookEndpoint.org_id == org_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    ep = session.scalar(stmt)
+    if ep is None:
+        raise NotFound("no such webhook endpoint in your organisation",
+                       code="endpoint_not_found")
+    return ep
+
+
+def _check_url(rt: Runtime, url: str) -> str:
+    s = rt.settings
+    try:
+        check_url(url, require_https=s.webhook_require_https,
+                  allow_loopback=s.webhook_allow_loopback)
+    except WebhookRuleError as exc:
+        raise _invalid(exc) from exc
+    return url
+
+
+def _check_filters(event_types: list[str]) -> list[str]:
+    try:
+        return normalise_filters(event_types)
+    except WebhookRuleError as exc:
+        raise _invalid(exc) from exc
+
+
+def _check_description(description: str) -> str:
+    description = description.strip()
+    if len(description) > 200 or any(ord(c) < 32 for c in description):
+        raise InvalidInput("a description is one line of at most 200 characters",
+                           code="invalid_description")
+    return description
+
+
+def create_endpoint(rt: Runtime, principal: Principal, *, url: str, description: str = "",
+                    event_types: list[str] | None = None) -> EndpointWithSecret:
+    """Register an endpoint; the returned secret is shown this once."""
+    principal.require(Permission.SETTINGS_MANAGE)
+    url = _check_url(rt, url)
+    desc, filters = _check_description(description), _check_filters(event_types or [])
+    now = rt.now()
+    secret = _new_secret()
+    with rt.db.uow() as uow:
+        count = len(uow.session.scalars(select(WebhookEndpoint.id).where(
+            WebhookEndpoint.org_id == principal.org_id)).all())
+        if count >= MAX_ENDPOINTS:
+            raise InvalidState(f"an organisation has at most {MAX_ENDPOINTS} webhook "
+                               "endpoints", code="too_many_endpoints")
+        ep_id = str(uuid.uuid4())
+        ep = WebhookEndpoint(
+            id=ep_id, org_id=principal.org_id, url=url, description=desc,
+            event_types=filters, secret_sealed=seal_secret(rt, ep_id, secret),
+            enabled=True, created_by=principal.user_id, created_at=now, updated_at=now)
+        uow.session.add(ep)
+        uow.commit()
+        return EndpointWithSecret(_endpoint_view(ep), secret)
+
+
+def list_endpoints(rt: Runtime, principal: Principal) -> list[EndpointView]:
+    principal.require(Permission.SETTINGS_MANAGE)
+    with rt.db.uow() as uow:
+        rows = uow.session.scalars(
+            select(WebhookEndpoint).where(WebhookEndpoint.org_id == principal.org_id)
+            .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id))
+        return [_endpoint_view(r) for r in rows]
+
+
+def get_endpoint(rt: Runtime, principal: Principal, endpoint_id: str) -> EndpointView:
+    principal.require(Permission.SETTINGS_MANAGE)
+    with rt.db.uow() as uow:
+        return _endpoint_view(_load(uow.session, principal.org_id, endpoint_id))
+
+
+def update_endpoint(rt: Runtime, principal: Principal, endpoint_id: str, *,
+                    url: str | None = None, description: str | None = None,
+                    event_types: list[str] | None = None,
+                    enabled: bool | None = None) -> EndpointView:
+    """Change what is given. Enabling a disabled endpoint forgets its failures (replay its
+    dead messages afterwards if they are still wanted)."""
+    principal.require(Permission.SETTINGS_MANAGE)
+    if url is not None:
+        url = _check_url(rt, url)
+    if description is not None:
+        description = _check_description(description)
+    filters = _check_filters(event_types) if event_types is not None else None
+    now = rt.now()
+    with rt.db.uow() as uow:
+        ep = _load(uow.session, principal.org_id, endpoint_id, for_update=True)
+        if url is not None:
+            ep.url = url
+        if description is not None:
+            ep.description = description
+        if filters is not None:
+            ep.event_types = filters
+        if enabled is True and not ep.enabled:
+            ep.enabled, ep.disabled_at, ep.disabled_reason = True, None, None
+            ep.failing_since = None
+        elif enabled is False and ep.enabled:
+            ep.enabled, ep.disabled_at = False, now
+            ep.disabled_reason = f"disabled by {principal.email}"[:300]
+        ep.updated_at = now
+        uow.commit()
+        return _endpoint_view(ep)
+
+
+def rotate_secret(rt: Runtime, principal: Principal, endpoint_id: str) -> EndpointWithSecret:
+    """A new secret (shown once). The previous one keeps signing alongside it for 24 hours
+    so receivers can switch without losing messages."""
+    principal.require(Permission.SETTINGS_MANAGE)
+    now = rt.now()
+    secret = _new_secret()
+    with rt.db.uow() as uow:
+        ep = _load(uow.session, principal.org_id, endpoint_id, for_update=True)
+        ep.previous_secret_sealed = ep.secret_sealed
+        ep.previous_secret_until = now + ROTATION_OVERLAP
+        ep.secret_sealed = seal_secret(rt, ep.id, secret)
+        ep.updated_at = now
+        uow.commit()
+        return EndpointWithSecret(_endpoint_view(ep), secret)
+
+
+def delete_endpoint(rt: Runtime, principal: Principal, endpoint_id: str) -> None:
+    """Delete the endpoint with its messages, attempts and undelivered outbox rows."""
+    principal.require(Permission.SETTINGS_MANAGE)
+    with rt.db.uow() as uow:
+        s = uow.session
+        ep = _load(s, principal.org_id, endpoint_id, for_update=True)
+        outbox_ids = select(WebhookMessage.outbox_id).where(
+            WebhookMessage.endpoint_id == ep.id).scalar_subquery()
+        s.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(outbox_ids)))
+        s.execute(delete(WebhookAttempt).where(WebhookAttempt.endpoint_id == ep.id))
+        s.execute(delete(WebhookMessage).where(WebhookMessage.endpoint_id == ep.id))
+        s.delete(ep)
+        uow.commit()
+
+
+# -- emitting -----------------------------------------------------------------------------
+
+
+def _json_safe(data: dict[str, Any]) -> None:
+    try:
+        json.dumps(data, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise DeliveryError(f"webhook data is not JSON-safe: {exc}") from exc
+
+
+def _queue(session: Session, ep: WebhookEndpoint, event_type: str, body: dict[str, Any],
+           now: datetime) -> str:
+    msg_id = "msg_" + uuid.uuid4().hex
+    row = enqueue(session, kind=KIND, payload={"message_id": msg_id}, now=now,
+                  org_id=ep.org_id)
+    session.add(WebhookMessage(id=msg_id, org_id=ep.org_id, endpoint_id=ep.id,
+                               event_type=event_type, payload=body, outbox_id=row.id,
+                               created_at=now))
+    return msg_id
+
+
+def _wanting(session: Session, org_id: str, event_type: str) -> list[WebhookEndpoint]:
+    with session.no_autoflush:  # the caller's pending changes flush at its commit
+        rows = session.scalars(select(WebhookEndpoint).where(
+            WebhookEndpoint.org_id == org_id, WebhookEndpoint.enabled.is_(True))
+            .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)).all()
+    return [ep for ep in rows if wants(list(ep.event_types or []), event_type)]
+
+
+def emit(session: Session, org_id: str, event_type: str, data: dict[str, Any],
+         now: datetime) -> list[str]:
+    """Queue ``event_type`` for every enabled endpoint of ``org_id`` that wants it, in the
+    caller's transaction (the caller commits). Returns the message ids.
+
+    ``data`` holds ids and statuses only: never signing tokens, never document content.
+    """
+    check_event_type(event_type)
+    if event_type == TEST_EVENT:
+        raise DeliveryError("test events go to one endpoint: use send_test")
+    _json_safe(data)
+    body = payload(event_type, data, now)
+    return [_queue(session, ep, event_type, body, now)
+            for ep in _wanting(session, org_id, event_type)]
+
+
+def _audit_data(session: Session, env: Envelope, event: AuditEvent) -> dict[str, Any]:
+    data: dict[str, Any] = {"envelope_id": env.id, "envelope_status": env.status}
+    recipient_id = (event.data or {}).get("recipient_id")
+    if recipient_id:
+        from accord.envelopes.services import recipients_of
+
+        with session.no_autoflush:
+            recs = {r.id: r for r in recipients_of(session, env.id)}
+        rec = recs.get(str(recipient_id))
+        data["recipient_id"] = str(recipient_id)
+        if rec is not None:
+            data.update(recipient_role=rec.role, recipient_status=rec.status,
+                        routing_order=rec.routing_order)
+    return data
+
+
+def on_audit(session: Session, env: Envelope, event: AuditEvent) -> None:
+    """The audit listener: envelope and recipient tags become webhook events."""
+    event_type = TAG_EVENTS.get(event.tag)
+    if event_type is None:
+        return
+    endpoints = _wanting(session, env.org_id, event_type)
+    if not endpoints:
+        return
+    body = payload(event_type, _audit_data(session, env, event), event.occurred_at)
+    for ep in endpoints:
+        _queue(session, ep, event_type, body, event.occurred_at)
+
+
+def send_test(rt: Runtime, principal: Principal, endpoint_id: str) -> MessageView:
+    """Queue a ``webhook.test`` event for this endpoint only (whatever its filter)."""
+    principal.require(Permission.SETTINGS_MANAGE)
+    now = rt.now()
+    with rt.db.uow() as uow:
+        ep = _load(uow.session, principal.org_id, endpoint_id)
+        if not ep.enabled:
+            raise InvalidState("the endpoint is disabled; enable it first",
+                               code="endpoint_disabled")
+        body = payload(TEST_EVENT, {"endpoint_id": ep.id,
+                                    "description": EVENTS[TEST_EVENT]}, now)
+        msg_id = _queue(uow.session, ep, TEST_EVENT, body, now)
+        uow.commit()
+    return get_message(rt, principal, msg_id).message
+
+
+# -- messages, attempts, replay -----------------------------------------------------------
+
+
+def _messages(org_id: str) -> Any:
+    return (select(WebhookMessage, OutboxMessage)
+            .outerjoin(OutboxMessage, OutboxMessage.id == WebhookMessage.outbox_id)
+            .where(WebhookMessage.org_id == org_id))
+
+
+def list_messages(rt: Runtime, principal: Principal, *, endpoint_id: str | None = None,
+                  status: str | None = None, limit: int = 50,
+                  offset: int = 0) -> list[MessageView]:
+    """Messages, newest first. ``status``: pending, delivered, dead, or failed (dead, or
+    pending after at least one failed attempt)."""
+    principal.require(Permission.SETTINGS_MANAGE)
+    if status is not None and status not in STATUS_FILTERS:
+        raise InvalidInput(f"status is one of {', '.join(STATUS_FILTERS)}",
+                           code="invalid_status")
+    stmt = _messages(principal.org_id)
+    if endpoint_id is not None:
+        stmt = stmt.where(WebhookMessage.endpoint_id == endpoint_id)
+    if status == "failed":
+        stmt = stmt.where(or_(OutboxMessage.status == DEAD,
+                              (OutboxMessage.status == PENDING) & (OutboxMessage.attempts > 0)))
+    elif status is not None:
+        stmt = stmt.where(OutboxMessage.status == status)
+    stmt = (stmt.order_by(WebhookMessage.created_at.desc(), WebhookMessage.id.desc())
+            .limit(max(1, min(limit, MAX_PAGE))).offset(max(0, offset)))
+    with rt.db.uow() as uow:
+        return [_message_view(m, o) for m, o in uow.session.execute(stmt).all()]
+
+
+def get_message(rt: Runtime, principal: Principal, message_id: str) -> MessageDetail:
+    """One message with its payload and every attempt, oldest first."""
+    principal.require(Permission.SETTINGS_MANAGE)
+    with rt.db.uow() as uow:
+        found = uow.session.execute(
+            _messages(principal.org_id).where(WebhookMessage.id == message_id)).first()
+        if found is None:
+            raise NotFound("no such webhook message in your organisation",
+                           code="message_not_found")
+        msg, row = found
+        attempts = uow.session.scalars(
+            select(WebhookAttempt).where(WebhookAttempt.message_id == msg.id)
+            .order_by(WebhookAttempt.attempted_at, WebhookAttempt.id))
+        return MessageDetail(_message_view(msg, row), dict(msg.payload),
+                             [_attempt_view(a) for a in attempts])
+
+
+def _reset(row: OutboxMessage, now: datetime) -> None:
+    row.status, row.attempts, row.next_attempt_at = PENDING, 0, now
+    row.locked_until, row.delivered_at = None, None
+
+
+def replay(rt: Runtime, principal: Principal, message_id: str) -> MessageView:
+    """Send a delivered or dead message again, from the first attempt, with the same
+    webhook-id. InvalidState if it is still pending or its endpoint is disabled."""
+    principal.require(Permission.SETTINGS_MANAGE)
+    now = rt.now()
+    with rt.db.uow() as uow:
+        s = uow.session
+        msg = s.scalar(select(WebhookMessage).where(WebhookMessage.id == message_id,
+                                                    WebhookMessage.org_id == principal.org_id))
+        if msg is None:
+            raise NotFound("no such webhook message in your organisation",
+                           code="message_not_found")
+        ep = _load(s, principal.org_id, msg.endpoint_id)
+        if not ep.enabled:
+            raise InvalidState("the endpoint is disabled; enable it first",
+                               code="endpoint_disabled")
+        row = s.scalar(select(OutboxMessage).where(OutboxMessage.id == msg.outbox_id)
+                       .with_for_update())
+        if row is None:
+            row = enqueue(s, kind=KIND, payload={"message_id": msg.id}, now=now,
+                          org_id=msg.org_id)
+            msg.outbox_id = row.id
+        elif row.status == PENDING:
+            raise InvalidState("the message is still being delivered",
+                               code="message_pending")
+        else:
+            _reset(row, now)
+        s.flush()
+        view = _message_view(msg, row)
+        uow.commit()
+        return view
+
+
+def replay_failed(rt: Runtime, principal: Principal, endpoint_id: str) -> ReplayResult:
+    """Replay every dead message of one endpoint; returns how many."""
+    principal.require(Permission.SETTINGS_MANAGE)
+    now = rt.now()
+    with rt.db.uow() as uow:
+        s = uow.session
+        ep = _load(s, principal.org_id, endpoint_id)
+        if not ep.enabled:
+            raise InvalidState("the endpoint is disabled; enable it first",
+                               code="endpoint_disabled")
+        outbox_ids = select(WebhookMessage.outbox_id).where(
+            WebhookMessage.endpoint_id == ep.id).scalar_subquery()
+        result = s.connection().execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(outbox_ids), OutboxMessage.status == DEAD)
+            .values(status=PENDING, attempts=0, next_attempt_at=now, locked_until=None,
+                    delivered_at=None))
+        uow.commit()
+        return ReplayResult(replayed=int(result.rowcount or 0))
+
+
+def _register() -> None:
+    from accord.delivery import handlers
+    from accord.delivery.webhooks_deliver import deliver
+    from accord.delivery.webhooks_domain import RETRY_SCHEDULE_S
+
+    handlers.register(KIND, deliver, retry_schedule=RETRY_SCHEDULE_S)
+    if on_audit not in audit.listeners:
+        audit.listeners.append(on_audit)
+
+
+_register()
