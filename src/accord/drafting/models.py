@@ -72,6 +72,8 @@ class TemplateVersion(Base):
     roles: Mapped[list[Any]] = mapped_column(JSON, default=list)
     pdf_fields: Mapped[list[Any]] = mapped_column(JSON, default=list)  # kind=pdf placements
     prefill: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # var -> record path
+    # routing rules (accord.envelopes.routing), pinned with the version like its roles
+    rules: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
     sample_data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     pinned_clauses: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     source_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)

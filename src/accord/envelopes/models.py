@@ -39,6 +39,9 @@ class Envelope(Base):
     template_label: Mapped[str | None] = mapped_column(String(300), nullable=True)
     template_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     template_clauses: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # routing rules and what they read: {"rules": [...], "data": {path: value},
+    # "base": [declared slots]} (accord.envelopes.routing); None without rules
+    routing: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     # recipient lifecycle (envelopes.lifecycle): own reminder interval (None = the
     # organisation's, 0 = off) and when the one expiry warning went out
     reminder_interval_hours: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -73,6 +76,8 @@ class Recipient(Base):
     role: Mapped[str] = mapped_column(String(20))
     routing_order: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(20))
+    # the template role (or API recipient key) routing rules name it by
+    role_key: Mapped[str | None] = mapped_column(String(40), nullable=True)
     # "email_link", or "+"-joined factors: email_otp, sms_otp, access_code, kba
     auth_method: Mapped[str] = mapped_column(String(80), default="email_link")
     # hashed secrets for the factors: {"access_code": hash, "kba": [{question, answer_hash}]}

@@ -7,7 +7,7 @@ both succeeding (the loser gets ``Conflict``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,6 +24,7 @@ from accord.audit import services as audit
 from accord.db import new_id
 from accord.delivery.services import enqueue
 from accord.documents.pdf import DocumentError, PdfInfo, inspect_pdf
+from accord.envelopes import services_routing as routing_rules
 from accord.envelopes.domain import (
     EnvelopeState,
     EnvelopeStatus,
@@ -126,6 +127,7 @@ class RecipientInput:
     access_code: str | None = None  # given to the signer out of band; stored hashed
     kba: tuple[KbaInput, ...] = ()
     may_delegate: bool = False  # may hand their part to someone else (signing.delegation)
+    key: str | None = None  # the template role / name routing rules use for this recipient
 
 
 @dataclass(frozen=True)
@@ -291,16 +293,20 @@ def create(rt: Runtime, principal: Principal, *, subject: str, message: str = ""
            fields: Sequence[FieldRequest], expires_in_days: int = 120,
            actor: Actor | None = None, envelope_id: str | None = None,
            template: TemplateRef | None = None, session: Session | None = None,
-           reminder_interval_hours: int | None = None) -> str:
+           reminder_interval_hours: int | None = None, rules: Sequence[Any] = (),
+           data: Mapping[str, Any] | None = None) -> str:
     """Validate everything, then store a draft envelope. Nothing is written on error
     (document blobs are content-addressed: one stored before a failed commit is harmless
     and is reused by the next upload of the same bytes). With ``session`` the rows join
-    the caller's transaction and the caller commits."""
+    the caller's transaction and the caller commits. ``rules`` (routing rules on ``data``,
+    see ``envelopes.routing``) decide the routing first."""
     from accord.signing.factors import AuthRequest, configure  # signing imports us
 
     principal.require(Permission.ENVELOPE_SEND)
     _check_reminders(reminder_interval_hours)
     subject = subject.strip()
+    routed = routing_rules.apply_rules(recipients, fields, rules, data or {})
+    recipients, fields = routed.recipients, routed.fields
     infos, boxes = _validate(rt, subject=subject, documents=documents, recipients=recipients,
                              fields=fields, expires_in_days=expires_in_days)
     auth = configure([AuthRequest(role=r.role.value, factors=r.auth, phone=r.phone,
@@ -333,7 +339,7 @@ def create(rt: Runtime, principal: Principal, *, subject: str, message: str = ""
             doc_rows.append(row)
         rec_rows = [Recipient(org_id=env.org_id, envelope_id=env.id, name=r.name.strip(),
                               email=r.email.strip().lower(), role=r.role.value,
-                              routing_order=r.routing_order,
+                              routing_order=r.routing_order, role_key=r.key,
                               status=RecipientStatus.CREATED.value,
                               auth_method=a.method, auth_config=a.config, phone=a.phone,
                               may_delegate=r.may_delegate and r.role is not RecipientRole.CC)
@@ -360,6 +366,8 @@ def create(rt: Runtime, principal: Principal, *, subject: str, message: str = ""
                          "template": None if template is None else {
                              "version_id": template.version_id, "label": template.label,
                              "sha256": template.sha256, "clauses": template.clauses}})
+        routing_rules.record_created(uow.session, env, routed, rec_rows, now, actor.label,
+                                     actor.ip, actor.user_agent)
         uow.commit()
         return env.id
 
@@ -386,6 +394,8 @@ def _send(rt: Runtime, principal: Principal, session: Session, envelope_id: str,
     now = rt.now()
     env = load(session, principal, envelope_id, for_update=True)
     recs = recipients_of(session, env.id)
+    if env.status == EnvelopeStatus.DRAFT.value:
+        routing_rules.recheck(session, env, recs, "send", now)
     state = state_of(env, recs)
     try:
         to_notify = state.send()

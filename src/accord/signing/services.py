@@ -28,6 +28,7 @@ from accord.envelopes.domain import (
     TransitionError,
 )
 from accord.envelopes.models import Document, Envelope, Field, Recipient
+from accord.envelopes.services_routing import recheck as recheck_routing
 from accord.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from accord.runtime import Runtime
 from accord.signing import disclosure, factors
@@ -272,6 +273,7 @@ def finish(rt: Runtime, session_token: str | None, csrf: str | None, *,
             raise Conflict("accept the electronic records disclosure first",
                            code="consent_required")
         recs = envelopes.recipients_of(s, env.id)
+        recheck_routing(s, env, recs, "step", now)  # before the routing may advance
         state = envelopes.state_of(env, recs)
         if not state.is_turn_of(rec.id):
             raise Conflict("it is not your turn to sign yet", code="not_your_turn")
