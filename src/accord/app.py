@@ -40,23 +40,17 @@ def _error(status: int, code: str, message: str, details: Any = None,
 
 
 def _background(rt: Runtime) -> tuple[list[threading.Thread], threading.Event]:
-    """The in-process worker (outbox) and the expiry sweep, for the embedded setup."""
+    """The in-process worker (outbox) and the lifecycle sweep (expiry, expiry warnings,
+    reminders), for the embedded setup."""
     from accord.delivery.worker import Worker
-    from accord.envelopes.services import expire_due
+    from accord.envelopes.lifecycle import run_sweeps
 
     stop = threading.Event()
-
-    def sweep() -> None:
-        while not stop.wait(30):
-            try:
-                expire_due(rt)
-            except Exception:  # the sweep must outlive a bad pass
-                log.exception("expiry sweep failed")
-
     worker = Worker(rt, name="serve")
     threads = [threading.Thread(target=worker.run_forever, args=(stop,), daemon=True,
                                 name="accord-worker"),
-               threading.Thread(target=sweep, daemon=True, name="accord-expiry")]
+               threading.Thread(target=run_sweeps, args=(rt, stop), daemon=True,
+                                name="accord-lifecycle")]
     for t in threads:
         t.start()
     return threads, stop

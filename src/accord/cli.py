@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from accord.drafting.cli import app as templates_app  # typer and rich only, at import
+from accord.envelopes.cli import app as envelopes_app  # typer and rich only, at import
 
 app = typer.Typer(help="Accord: contract workflow and e-signature for support teams.",
                   no_args_is_help=True, add_completion=False)
@@ -19,6 +20,7 @@ users_app = typer.Typer(help="Manage console users and API keys.", no_args_is_he
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(templates_app, name="templates")
+app.add_typer(envelopes_app, name="envelopes")
 if TYPE_CHECKING:
     from accord.accounts.services import DemoCredentials
     from accord.runtime import Runtime
@@ -87,25 +89,34 @@ def serve(host: Annotated[str | None, typer.Option(help="Bind address (ACCORD_HO
 @app.command()
 def worker(once: Annotated[bool, typer.Option(help="Deliver what is due, then exit.")]
            = False) -> None:
-    """Run a delivery worker (emails, webhooks, background tasks). Run several against
-    PostgreSQL to scale out; they never deliver the same message concurrently."""
+    """Run a delivery worker (emails, webhooks, background tasks) and the lifecycle sweep
+    (expiry, expiry warnings, reminders). Run several against PostgreSQL to scale out;
+    they never deliver the same message, or send the same reminder, twice."""
     import signal
     import threading
 
     import accord.signing.tasks  # noqa: F401 - registers the signing-request email
     from accord.delivery.worker import Worker, drain
+    from accord.envelopes.lifecycle import run_sweeps, sweep  # registers its emails
     from accord.migrate import upgrade
 
     rt = _runtime()
     upgrade(rt.db.engine)
     if once:
+        swept = sweep(rt)
+        out.print(f"expired {swept.expired}, warned {swept.warned}, reminded "
+                  f"{swept.reminded} envelope(s)/recipient(s)")
         out.print(f"delivered {drain(rt)} message(s)")
         return
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    sweeper = threading.Thread(target=run_sweeps, args=(rt, stop), daemon=True,
+                               name="accord-lifecycle")
+    sweeper.start()
     out.print("worker running; Ctrl-C to stop")
     Worker(rt).run_forever(stop)
+    sweeper.join(timeout=10)
 
 
 @db_app.command("upgrade")

@@ -56,6 +56,12 @@ class SettingsPatch(Strict):
     mfa_required_roles: list[Role] | None = None
     template_approval_required: bool | None = None
     sso: SsoIn | None = None
+    reminder_interval_hours: int | None = Field(
+        None, ge=0, le=720, description="Remind a recipient whose turn it is every N hours "
+        "until they act (default 48; 0 = off). An envelope's own interval wins.")
+    expiry_warning_days: int | None = Field(
+        None, ge=0, le=30, description="Email the recipients whose turn it is, and the "
+        "sender, N days before an envelope expires (default 3; 0 = off).")
 
 
 class MeOut(BaseModel):
@@ -124,11 +130,14 @@ def get_settings(rt: Rt, principal: CanManageSettings) -> admin.OrgSettings:
 
 
 @router.patch("/organisation/settings", response_model=admin.OrgSettings, responses=ERRORS,
-              summary="Change MFA roles, template approval or single sign-on (admin)")
+              summary="Change MFA roles, template approval, single sign-on, reminders or the "
+              "expiry warning (admin)")
 def update_settings(body: SettingsPatch, rt: Rt, principal: CanManageSettings) -> admin.OrgSettings:
     return admin.update_settings(
         rt, principal,
         mfa_required_roles=[r.value for r in body.mfa_required_roles]
         if body.mfa_required_roles is not None else None,
         template_approval_required=body.template_approval_required,
-        sso=body.sso.model_dump() if body.sso else None)
+        sso=body.sso.model_dump() if body.sso else None,
+        reminder_interval_hours=body.reminder_interval_hours,
+        expiry_warning_days=body.expiry_warning_days)

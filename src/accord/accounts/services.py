@@ -6,6 +6,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -174,6 +175,15 @@ def org_name(session: Session, org_id: str) -> str:
     if org is None:
         raise NotFound("no such organisation")
     return org.name
+
+
+def org_settings(session: Session, org_ids: set[str]) -> dict[str, dict[str, Any]]:
+    """The settings JSON of each organisation, inside the caller's transaction."""
+    if not org_ids:
+        return {}
+    rows = session.execute(select(Organisation.id, Organisation.settings)
+                           .where(Organisation.id.in_(org_ids)))
+    return {str(oid): dict(raw or {}) for oid, raw in rows}
 
 
 def organisation_ids(rt: Runtime) -> list[str]:

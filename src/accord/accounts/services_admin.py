@@ -13,6 +13,7 @@ from sqlalchemy import delete, select
 from accord.accounts.domain import Permission, Role, scopes_for
 from accord.accounts.models import ApiKey, ConsoleSession, Organisation, User
 from accord.accounts.services import Principal, create_api_key, create_user
+from accord.envelopes import lifecycle_rules
 from accord.errors import Forbidden, InvalidInput, NotFound
 from accord.runtime import Runtime
 
@@ -52,6 +53,8 @@ class OrgSettings:
     template_approval_required: bool
     sso_issuer: str | None
     sso_client_id: str | None
+    reminder_interval_hours: int = 48  # envelopes.lifecycle_rules: 0 = no reminders
+    expiry_warning_days: int = 3  # 0 = no expiry warning
 
 
 def _user_view(u: User) -> UserView:
@@ -171,14 +174,28 @@ def _settings_view(org: Organisation) -> OrgSettings:
         mfa_required_roles=list(mfa_roles(org)),
         template_approval_required=bool(raw.get("template_approval_required", True)),
         sso_issuer=sso.get("issuer") if sso else None,
-        sso_client_id=sso.get("client_id") if sso else None)
+        sso_client_id=sso.get("client_id") if sso else None,
+        reminder_interval_hours=lifecycle_rules.org_interval(raw),
+        expiry_warning_days=lifecycle_rules.org_warning_days(raw))
 
 
 def update_settings(rt: Runtime, principal: Principal, *,
                     mfa_required_roles: list[str] | None = None,
                     template_approval_required: bool | None = None,
-                    sso: dict[str, str] | None = None) -> OrgSettings:
+                    sso: dict[str, str] | None = None,
+                    reminder_interval_hours: int | None = None,
+                    expiry_warning_days: int | None = None) -> OrgSettings:
     principal.require(Permission.SETTINGS_MANAGE)
+    lifecycle: dict[str, int] = {}
+    try:  # checked before anything is written
+        if reminder_interval_hours is not None:
+            lifecycle[lifecycle_rules.REMINDER_SETTING] = lifecycle_rules.check_interval(
+                reminder_interval_hours)
+        if expiry_warning_days is not None:
+            lifecycle[lifecycle_rules.WARNING_SETTING] = lifecycle_rules.check_warning_days(
+                expiry_warning_days)
+    except lifecycle_rules.RuleError as exc:
+        raise InvalidInput(exc.message, code=exc.code) from exc
     from accord.accounts import oidc
     from accord.accounts.login import set_mfa_roles
 
@@ -194,5 +211,7 @@ def update_settings(rt: Runtime, principal: Principal, *,
         if template_approval_required is not None:
             org.settings = {**(org.settings or {}),
                             "template_approval_required": template_approval_required}
+        if lifecycle:
+            org.settings = {**(org.settings or {}), **lifecycle}
         uow.commit()
         return _settings_view(org)

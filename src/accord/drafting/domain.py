@@ -209,6 +209,7 @@ class RoleSpec:
     type: str  # signer, approver, cc
     routing_order: int
     auth: str = "email_link"
+    allow_delegation: bool = False  # the recipient may hand their part to someone else
 
 
 def parse_roles(raw: Sequence[Any]) -> tuple[list[RoleSpec], list[Issue]]:
@@ -237,7 +238,7 @@ def _parse_role(where: str, item: Any) -> tuple[RoleSpec | None, list[Issue]]:
     if not isinstance(item, Mapping):
         return None, [Issue(where, "role_invalid", f"{where} must be an object")]
     issues = []
-    unknown = set(item) - {"key", "name", "type", "routing_order", "auth"}
+    unknown = set(item) - {"key", "name", "type", "routing_order", "auth", "allow_delegation"}
     if unknown:
         issues.append(Issue(where, "role_invalid", f"{where}: unknown properties "
                             f"{sorted(unknown)}"))
@@ -260,9 +261,15 @@ def _parse_role(where: str, item: Any) -> tuple[RoleSpec | None, list[Issue]]:
         issues.append(Issue(f"{where}.auth", "role_invalid",
                             f"{where}.auth must be 'email_link' or factors joined by '+' "
                             f"from {sorted(AUTH_FACTORS)} (e.g. 'email_link+sms_otp')"))
+    delegation = item.get("allow_delegation", False)
+    if not isinstance(delegation, bool) or (delegation and rtype == "cc"):
+        issues.append(Issue(f"{where}.allow_delegation", "role_invalid",
+                            f"{where}.allow_delegation must be true or false (and false for "
+                            "cc roles)"))
     if issues:
         return None, issues
-    return RoleSpec(str(key), str(name).strip(), str(rtype), int(order), str(auth)), []
+    return RoleSpec(str(key), str(name).strip(), str(rtype), int(order), str(auth),
+                    delegation), []
 
 
 def check_tag(role: str, kind: str, roles: Sequence[RoleSpec], where: str) -> Issue | None:

@@ -150,7 +150,8 @@ def _recipient(role: Any, given: Mapping[str, Any]) -> envelopes.RecipientInput:
     return envelopes.RecipientInput(
         name=str(given["name"]), email=str(given["email"]), role=RecipientRole(role.type),
         routing_order=role.routing_order, auth=tuple(factors), phone=given.get("phone"),
-        access_code=given.get("access_code"), kba=kba)
+        access_code=given.get("access_code"), kba=kba,
+        may_delegate=role.allow_delegation)
 
 
 def create_from_template(rt: Runtime, principal: Principal, *, template_key: str,

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from accord.documents import services as documents
-from accord.envelopes import services
+from accord.envelopes import lifecycle, services
 from accord.envelopes.domain import EnvelopeStatus, FieldKind, RecipientRole
 from accord.envelopes.placement import FieldRequest
 from accord.envelopes.services import EnvelopeView
@@ -91,12 +91,36 @@ class EnvelopeIn(Strict):
     fields: list[FieldIn] = Field(default_factory=list, max_length=1000)
     expires_in_days: int = Field(120, ge=1, le=365)
     send: bool = Field(False, description="Send at once instead of keeping a draft.")
+    reminder_interval_hours: int | None = Field(
+        None, ge=0, le=720, description="Remind each recipient whose turn it is every N "
+        "hours until they act; 0 = no reminders; omitted = the organisation's setting "
+        "(default 48).")
+    allow_delegation: bool = Field(False, description="Signers and approvers may hand their "
+                                   "part to someone else from the signing page.")
 
 
 class CorrectIn(Strict):
     name: str | None = Field(None, min_length=1, max_length=200)
     email: str | None = Field(None, min_length=3, max_length=320)
     phone: str | None = Field(None, max_length=32, description="E.164 (SMS recipients).")
+
+
+class ReassignIn(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    email: str = Field(min_length=3, max_length=320)
+    phone: str | None = Field(None, max_length=32, description="E.164; required when the "
+                              "part uses sms_otp.")
+    access_code: str | None = Field(None, max_length=200, description="A new access code "
+                                    "for the new person; required when the part uses "
+                                    "access_code.")
+    kba: list[KbaIn] = Field(default_factory=list, max_length=5, description="New "
+                             "questions; required when the part uses kba.")
+
+
+class RemindersIn(Strict):
+    interval_hours: int | None = Field(ge=0, le=720, description="Hours between reminders "
+                                       "for this envelope; 0 = none; null = follow the "
+                                       "organisation's setting.")
 
 
 class VoidIn(Strict):
@@ -138,10 +162,12 @@ def create_envelope(body: EnvelopeIn, rt: Rt, principal: CanSend,
         recipients=[services.RecipientInput(
             r.name, r.email, r.role, r.routing_order, auth=tuple(r.auth), phone=r.phone,
             access_code=r.access_code,
-            kba=tuple(services.KbaInput(k.question, k.answer) for k in r.kba))
+            kba=tuple(services.KbaInput(k.question, k.answer) for k in r.kba),
+            may_delegate=body.allow_delegation and r.role is not RecipientRole.CC)
             for r in body.recipients],
         fields=[FieldRequest(**f.model_dump()) for f in body.fields],
-        expires_in_days=body.expires_in_days, actor=actor)
+        expires_in_days=body.expires_in_days, actor=actor,
+        reminder_interval_hours=body.reminder_interval_hours)
     if body.send:
         return (services.send(rt, principal, env_id, actor=actor))
     return (services.get(rt, principal, env_id))
@@ -205,6 +231,52 @@ def correct_recipient(envelope_id: str, recipient_id: str, body: CorrectIn, rt: 
     actor = services.staff_actor(principal, client_ip(request), user_agent(request))
     return services.correct(rt, principal, envelope_id, recipient_id, name=body.name,
                             email=body.email, phone=body.phone, actor=actor)
+
+
+@router.post("/envelopes/{envelope_id}/recipients/{recipient_id}/reassign",
+             response_model=EnvelopeView, responses=ERRORS,
+             summary="Give a recipient's part to another person (the old link dies)",
+             description="For a recipient who has not acted yet. Their link and signer "
+             "sessions die; if it is their turn, the new person is sent a new link. The "
+             "part keeps its authentication factors: give the new person's phone, access "
+             "code or questions as those need. Audited as `recipient:reassigned`.")
+def reassign_recipient(envelope_id: str, recipient_id: str, body: ReassignIn, rt: Rt,
+                       principal: CanSend, request: Request) -> EnvelopeView:
+    actor = services.staff_actor(principal, client_ip(request), user_agent(request))
+    return lifecycle.reassign(rt, principal, envelope_id, recipient_id, name=body.name,
+                              email=body.email, phone=body.phone,
+                              access_code=body.access_code,
+                              kba=[(k.question, k.answer) for k in body.kba], actor=actor)
+
+
+@router.post("/envelopes/{envelope_id}/recipients/{recipient_id}/remind",
+             response_model=EnvelopeView, responses=ERRORS,
+             summary="Remind a recipient whose turn it is now (their link stays the same)",
+             description="Queues a reminder email with the recipient's current link and "
+             "restarts their automatic reminder interval. Audited as `recipient:reminded`.")
+def remind_recipient(envelope_id: str, recipient_id: str, rt: Rt, principal: CanSend,
+                     request: Request) -> EnvelopeView:
+    actor = services.staff_actor(principal, client_ip(request), user_agent(request))
+    return lifecycle.remind(rt, principal, envelope_id, recipient_id, actor=actor)
+
+
+@router.get("/envelopes/{envelope_id}/reminders", response_model=lifecycle.LifecycleView,
+            responses=ERRORS,
+            summary="Reminder and expiry-warning settings, and each recipient's reminders")
+def get_reminders(envelope_id: str, rt: Rt, principal: CanRead) -> lifecycle.LifecycleView:
+    return lifecycle.get_lifecycle(rt, principal, envelope_id)
+
+
+@router.patch("/envelopes/{envelope_id}/reminders", response_model=lifecycle.LifecycleView,
+              responses=ERRORS,
+              summary="Set the envelope's own reminder interval (or follow the organisation's)",
+              description="Draft or sent envelopes only. Audited as "
+              "`envelope:reminders_changed`.")
+def set_reminders(envelope_id: str, body: RemindersIn, rt: Rt, principal: CanSend,
+                  request: Request) -> lifecycle.LifecycleView:
+    actor = services.staff_actor(principal, client_ip(request), user_agent(request))
+    return lifecycle.set_reminders(rt, principal, envelope_id, body.interval_hours,
+                                   actor=actor)
 
 
 @router.get("/envelopes/{envelope_id}/document", responses={

@@ -45,10 +45,15 @@ def current_token(link_key: bytes, recipient: Recipient) -> str | None:
 
 
 def end_sessions(session: Session, recipient_id: str) -> None:
-    """End every signer session of a recipient (after their email was corrected)."""
-    from sqlalchemy import delete, select
+    """End every signer session of a recipient (after their email was corrected, or their
+    part went to someone else); one-time codes already sent can no longer be used."""
+    from sqlalchemy import delete, select, update
 
-    from accord.signing.models import SignerFactor, SignerSession
+    from accord.signing.models import SignerChallenge, SignerFactor, SignerSession
+
+    session.execute(update(SignerChallenge).where(SignerChallenge.recipient_id == recipient_id,
+                                                  SignerChallenge.used_at.is_(None))
+                    .values(superseded=True).execution_options(synchronize_session=False))
 
     hashes = select(SignerSession.token_hash).where(SignerSession.recipient_id == recipient_id)
     session.execute(delete(SignerFactor).where(SignerFactor.session_hash.in_(hashes)))

@@ -1,6 +1,7 @@
 """The signer's pages: /s/{token} (link exchange), /sign (the ceremony) and page images,
 and /sign/auth/* (one small form per authentication factor, before the consent page).
 
+/sign/delegate hands the part to someone else when the sender allowed it.
 Server-rendered and light: one small stylesheet and one small script (for drawing a
 signature; typing one works without JavaScript). Codes and answers travel only in POST
 bodies, never in URLs."""
@@ -164,6 +165,23 @@ def decline(request: Request, rt: Rt, csrf_token: Annotated[str, Form()] = "",
     except InvalidInput as exc:
         return _page(request, rt, error=exc, status=422)
     return RedirectResponse("/sign", status_code=303)
+
+
+@router.post("/sign/delegate")
+def delegate(request: Request, rt: Rt, csrf_token: Annotated[str, Form()] = "",
+             name: Annotated[str, Form()] = "", email: Annotated[str, Form()] = "",
+             phone: Annotated[str, Form()] = "",
+             reason: Annotated[str, Form()] = "") -> Response:
+    """Hand the part to someone else (when allowed); the session ends with it, so the
+    confirmation is rendered here rather than at /sign."""
+    from accord.signing.delegation import delegate as hand_on
+
+    try:
+        done = hand_on(rt, _token(request, rt), csrf_token, name=name, email=email,
+                       phone=phone or None, reason=reason, client=_client(request))
+    except InvalidInput as exc:
+        return _page(request, rt, error=exc, status=422)
+    return render(request, "signing/delegated.html", done=done, v=None)
 
 
 @router.get("/sign/documents/{document_id}/pages/{page}.png")

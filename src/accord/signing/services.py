@@ -72,6 +72,7 @@ class SignerView:
     documents: list[SignerDocument]
     fields: list[envelopes.FieldView]
     auth: AuthStep | None = None  # set while a factor is still to pass (or locked out)
+    may_delegate: bool = False  # the sender allowed handing this part on (delegation)
 
 
 @dataclass(frozen=True)
@@ -187,7 +188,8 @@ def view(rt: Runtime, session_token: str | None, client: Client) -> SignerView:
             documents=[SignerDocument(d.id, d.name, [(float(w), float(h))
                                                      for w, h in d.page_sizes])
                        for d in docs],
-            fields=[envelopes.field_view(f) for f in fields], auth=step)
+            fields=[envelopes.field_view(f) for f in fields], auth=step,
+            may_delegate=rec.may_delegate)
 
 
 def consent(rt: Runtime, session_token: str | None, csrf: str | None,
