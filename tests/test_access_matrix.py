@@ -73,6 +73,18 @@ API: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/template-versions/{version_id}/preview"): ALL,
     ("POST", "/api/v1/envelopes/from-template"): SENDERS,
     ("GET", "/api/v1/organisation/drafting-settings"): ALL,
+    ("GET", "/api/v1/webhooks/event-types"): ADMIN,
+    ("GET", "/api/v1/webhooks/endpoints"): ADMIN,
+    ("POST", "/api/v1/webhooks/endpoints"): ADMIN,
+    ("GET", "/api/v1/webhooks/endpoints/{endpoint_id}"): ADMIN,
+    ("PATCH", "/api/v1/webhooks/endpoints/{endpoint_id}"): ADMIN,
+    ("POST", "/api/v1/webhooks/endpoints/{endpoint_id}/rotate-secret"): ADMIN,
+    ("POST", "/api/v1/webhooks/endpoints/{endpoint_id}/test"): ADMIN,
+    ("POST", "/api/v1/webhooks/endpoints/{endpoint_id}/replay-failed"): ADMIN,
+    ("GET", "/api/v1/webhooks/messages"): ADMIN,
+    ("GET", "/api/v1/webhooks/messages/{webhook_message_id}"): ADMIN,
+    ("POST", "/api/v1/webhooks/messages/{webhook_message_id}/replay"): ADMIN,
+    ("DELETE", "/api/v1/webhooks/endpoints/{endpoint_id}"): ADMIN,  # last: it deletes
 }
 
 # Console pages (GET): roles that get the page; others 403; nobody logged in -> /login.
@@ -103,6 +115,9 @@ PAGES: dict[str, frozenset[str]] = {
     "/console/admin/settings": ADMIN,
     "/console/account/keys": ALL,
     "/console/dashboard": MANAGERS,
+    "/console/admin/webhooks": ADMIN,
+    "/console/admin/webhooks/{endpoint_id}": ADMIN,
+    "/console/admin/webhooks/messages/{webhook_message_id}": ADMIN,
 }
 # Public or ceremony routes: reachable without a console login (their own checks apply).
 PUBLIC = {"/", "/login", "/login/mfa", "/login/sso", "/login/sso/callback",
@@ -152,12 +167,17 @@ def world(rt: Runtime) -> World:
 
     drain(rt)
     mail = list_mailbox(rt, admin.org_id, limit=1)
+    hook = client.post("/api/v1/webhooks/endpoints", headers=admin.auth,
+                       json={"url": "https://hooks.example.com/accord"}).json()["endpoint"]
+    probe = client.post(f"/api/v1/webhooks/endpoints/{hook['id']}/test",
+                        headers=admin.auth).json()  # queued, never delivered here
     ids = {"envelope_id": env["id"], "recipient_id": env["recipients"][0]["id"],
            "key": "support-services-agreement", "version": "1",
            "version_id": tpl["versions"][0]["id"], "number": "1",
            "user_id": members["agent"].user_id,
            "key_id": key["key"]["id"], "message_id": mail[0].id if mail else "none",
-           "document_id": env["documents"][0]["id"], "page": "1", "token": "x" * 43}
+           "document_id": env["documents"][0]["id"], "page": "1", "token": "x" * 43,
+           "endpoint_id": hook["id"], "webhook_message_id": probe["id"]}
     stranger = member(rt, role="admin", org_name="Stranger Org")
     return World(client, members, stranger, ids)
 

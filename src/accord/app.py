@@ -67,13 +67,15 @@ def _allowed_methods(app: FastAPI, request: Request) -> set[str]:
     return methods
 
 
-def create_app(rt: Runtime) -> FastAPI:
+def create_app(rt: Runtime) -> FastAPI:  # noqa: PLR0915 - one import + mount per feature
     import accord.signing.tasks  # noqa: F401 - registers the signing-request email handler
     from accord.accounts.api import router as accounts_api
     from accord.accounts.login import register_tasks
     from accord.accounts.pages import router as accounts_pages
     from accord.accounts.pages_admin import router as admin_pages
+    from accord.delivery.api import router as webhooks_api
     from accord.delivery.pages import router as delivery_pages
+    from accord.delivery.pages_webhooks import router as webhooks_pages
     from accord.drafting.api import router as drafting_api
     from accord.drafting.pages import router as drafting_pages
     from accord.envelopes.api import router as envelopes_api
@@ -138,6 +140,8 @@ def create_app(rt: Runtime) -> FastAPI:
     app.include_router(drafting_pages)
     app.include_router(admin_pages)
     app.include_router(delivery_pages)
+    app.include_router(webhooks_api)
+    app.include_router(webhooks_pages)
     app.include_router(signing_pages)
     static = Path(__file__).parent / "web" / "static"
     app.mount("/static", StaticFiles(directory=static), name="static")

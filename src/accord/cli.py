@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from accord.delivery.cli_webhooks import app as webhooks_app  # typer and rich only
 from accord.drafting.cli import app as templates_app  # typer and rich only, at import
 from accord.envelopes.cli import app as envelopes_app  # typer and rich only, at import
 
@@ -20,6 +21,7 @@ users_app = typer.Typer(help="Manage console users and API keys.", no_args_is_he
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(templates_app, name="templates")
+app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(envelopes_app, name="envelopes")
 if TYPE_CHECKING:
     from accord.accounts.services import DemoCredentials

@@ -14,8 +14,8 @@ import difflib
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -83,6 +83,7 @@ def edits_in_place(latest: VersionStatus) -> bool:
 CONTENT_FIELDS = frozenset({
     "version", "body", "body_sha256", "source", "pdf_blob", "variables", "roles", "pdf_fields",
     "prefill", "sample_data", "pinned_clauses", "source_sha256", "fields_sha256", "created_by",
+    "rules",
     "created_at", "template_id", "clause_id", "org_id", "published_by", "published_at"})
 _FROZEN = frozenset({VersionStatus.PUBLISHED, VersionStatus.RETIRED})
 # what publishing writes onto a version that was in review
@@ -208,6 +209,8 @@ class RoleSpec:
     name: str
     type: str  # signer, approver, cc
     routing_order: int
+    # who a routing rule adds for this role when the request names no one: (name, email)
+    default_recipient: tuple[str, str] | None = field(default=None, kw_only=True)
     auth: str = "email_link"
     allow_delegation: bool = False  # the recipient may hand their part to someone else
 
@@ -221,7 +224,7 @@ def parse_roles(raw: Sequence[Any]) -> tuple[list[RoleSpec], list[Issue]]:
     if len(raw) > MAX_ROLES:
         issues.append(Issue("roles", "too_many_roles", f"at most {MAX_ROLES} roles"))
     for i, item in enumerate(raw):
-        role, problems = _parse_role(f"roles[{i}]", item)
+        role, problems = _parse_role_and_default(f"roles[{i}]", item)
         if role is not None and any(r.key == role.key for r in roles):
             problems.append(Issue(f"roles[{i}].key", "role_duplicate",
                                   f"role {role.key!r} is declared twice"))
@@ -270,6 +273,27 @@ def _parse_role(where: str, item: Any) -> tuple[RoleSpec | None, list[Issue]]:
         return None, issues
     return RoleSpec(str(key), str(name).strip(), str(rtype), int(order), str(auth),
                     delegation), []
+
+
+def _parse_role_and_default(where: str, item: Any) -> tuple[RoleSpec | None, list[Issue]]:
+    """A role with its optional ``default_recipient`` ({name, email}): the recipient a
+    routing rule adds for the role when the request gives none."""
+    if not isinstance(item, Mapping) or "default_recipient" not in item:
+        return _parse_role(where, item)
+    given = item["default_recipient"]
+    role, issues = _parse_role(where, {k: v for k, v in item.items()
+                                       if k != "default_recipient"})
+    name = given.get("name") if isinstance(given, Mapping) else None
+    email = given.get("email") if isinstance(given, Mapping) else None
+    if (not isinstance(given, Mapping) or set(given) - {"name", "email"}
+            or not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME
+            or not isinstance(email, str) or "@" not in email or len(email) > 320):
+        issues.append(Issue(f"{where}.default_recipient", "role_invalid",
+                            f"{where}.default_recipient is {{name, email}} with a name and a "
+                            "valid email"))
+    if role is None or issues:
+        return None, issues
+    return replace(role, default_recipient=(str(name).strip(), str(email).strip())), []
 
 
 def check_tag(role: str, kind: str, roles: Sequence[RoleSpec], where: str) -> Issue | None:
@@ -356,13 +380,16 @@ class RecipientIssue:
     message: str
 
 
-def match_recipients(roles: Sequence[RoleSpec],
-                     recipients: Mapping[str, Mapping[str, Any]]) -> list[RecipientIssue]:
-    """Every declared role needs exactly one recipient; no recipient for undeclared roles."""
+def match_recipients(roles: Sequence[RoleSpec], recipients: Mapping[str, Mapping[str, Any]],
+                     optional: Collection[str] = frozenset()) -> list[RecipientIssue]:
+    """Every declared role needs exactly one recipient (``optional`` roles -- those routing
+    rules add -- may have none); no recipient for undeclared roles."""
     issues = []
     declared = {r.key for r in roles}
     for r in roles:
         given = recipients.get(r.key)
+        if given is None and r.key in optional:
+            continue
         if given is None:
             issues.append(RecipientIssue(r.key, "role_recipient_missing",
                                          f"role {r.key!r} ({r.name}) needs a recipient"))
@@ -461,6 +488,7 @@ class VersionText:
     roles: list[Any] = field(default_factory=list)
     prefill: dict[str, Any] = field(default_factory=dict)
     pdf_fields: list[Any] = field(default_factory=list)
+    rules: list[Any] = field(default_factory=list)
 
 
 def _pretty(value: Any) -> list[str]:
@@ -478,6 +506,8 @@ def diff(a: VersionText, b: VersionText) -> list[str]:
     ]
     if a.pdf_fields or b.pdf_fields:
         parts.append(("pdf_fields", _pretty(a.pdf_fields), _pretty(b.pdf_fields)))
+    if a.rules or b.rules:
+        parts.append(("rules", _pretty(a.rules), _pretty(b.rules)))
     out: list[str] = []
     for name, old, new in parts:
         out.extend(difflib.unified_diff(old, new, fromfile=f"{a.label}/{name}",

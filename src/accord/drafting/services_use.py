@@ -4,7 +4,7 @@ one (merge prefill and data, validate, render with the envelope id, place the fi
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -24,6 +24,7 @@ from accord.drafting.domain import (
     parse_roles,
 )
 from accord.drafting.models import Template, TemplateVersion
+from accord.drafting.render_values import to_json
 from accord.drafting.services_checks import pdf_field_request
 from accord.drafting.services_common import (
     latest_published,
@@ -35,6 +36,7 @@ from accord.drafting.services_common import (
     visible,
 )
 from accord.drafting.services_render import RenderPlan, plan_for, run
+from accord.envelopes import routing
 from accord.envelopes import services as envelopes
 from accord.envelopes.domain import FieldKind, RecipientRole
 from accord.envelopes.placement import FieldRequest
@@ -76,6 +78,9 @@ class _Ready:
     plan: RenderPlan | None  # None: a pdf template
     pdf: bytes | None
     pdf_fields: list[Any]
+    rules: list[Any] = field(default_factory=list)  # routing rules of the version
+    rule_data: dict[str, Any] = field(default_factory=dict)  # the values they read
+    recipients: dict[str, Any] = field(default_factory=dict)  # per role, blanks dropped
 
 
 def _ready(rt: Runtime, s: Session, tpl: Template, row: TemplateVersion,
@@ -85,7 +90,13 @@ def _ready(rt: Runtime, s: Session, tpl: Template, row: TemplateVersion,
     specs = variables.parse_specs(row.variables)
     merged = merge_prefill(customer, row.prefill, data)
     context, problems = variables.validate(specs, merged)
-    rec_issues = match_recipients(roles, recipients) if recipients is not None else []
+    rules, _ = routing.parse_rules(row.rules or [])
+    added = routing.added_roles(rules)  # a rule adds them: a recipient may be left out
+    if recipients is not None:  # a blank recipient for such a role means "the default"
+        recipients = {k: v for k, v in recipients.items() if k not in added
+                      or str(v.get("name") or "").strip() or str(v.get("email") or "").strip()}
+    rec_issues = (match_recipients(roles, recipients, added) if recipients is not None
+                  else [])
     if problems or rec_issues:
         raise _data_error(problems, rec_issues)
     pdf = rt.blobs.get(row.pdf_blob) if row.pdf_blob else None
@@ -93,7 +104,9 @@ def _ready(rt: Runtime, s: Session, tpl: Template, row: TemplateVersion,
                   source_sha256=row.source_sha256 or "", pins=dict(row.pinned_clauses),
                   roles=roles, context=context,
                   plan=None if tpl.kind == "pdf" else plan_for(s, tpl, row), pdf=pdf,
-                  pdf_fields=list(row.pdf_fields))
+                  pdf_fields=list(row.pdf_fields), rules=list(row.rules or []),
+                  rule_data=routing.pick(to_json(context), routing.variables_read(rules)),
+                  recipients=dict(recipients or {}))
 
 
 def preview(rt: Runtime, principal: Principal, *, key: str | None = None,
@@ -154,6 +167,16 @@ def _recipient(role: Any, given: Mapping[str, Any]) -> envelopes.RecipientInput:
         may_delegate=role.allow_delegation)
 
 
+def _given(role: RoleSpec, recipients: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Any]:
+    """The role's recipient: the request's, else (for a role routing rules add) the role's
+    default recipient, else no one (refused with 422 only if a rule does add the role)."""
+    if role.key in recipients:
+        return recipients[role.key]
+    if role.default_recipient is not None:
+        return {"name": role.default_recipient[0], "email": role.default_recipient[1]}
+    return {"name": "", "email": ""}
+
+
 def create_from_template(rt: Runtime, principal: Principal, *, template_key: str,
                          version: int | None = None, data: Mapping[str, Any],
                          recipients: Mapping[str, Mapping[str, Any]],
@@ -199,10 +222,12 @@ def create_from_template(rt: Runtime, principal: Principal, *, template_key: str
     env_id = envelopes.create(
         rt, principal, subject=subject or ready.tpl_name, message=message,
         documents=[envelopes.DocumentInput(f"{ready.tpl_name}.pdf", document)],
-        recipients=[_recipient(r, recipients[r.key]) for r in ready.roles],
+        recipients=[replace(_recipient(r, _given(r, ready.recipients)), key=r.key)
+                    for r in ready.roles],
         fields=fields, expires_in_days=expires_in_days, actor=actor, envelope_id=env_id,
         template=TemplateRef(version_id=ready.version_id, label=tag,
-                             sha256=ready.source_sha256, clauses=ready.pins))
+                             sha256=ready.source_sha256, clauses=ready.pins),
+        rules=ready.rules, data=ready.rule_data)
     if send:
         envelopes.send(rt, principal, env_id, actor=actor)
     return env_id
