@@ -20,11 +20,13 @@ DEMO_TEMPLATE = "support-services-agreement"
 
 
 def _demo_data() -> dict[str, Any]:
-    """The shipped support services agreement's sample data, Enterprise tier."""
+    """The shipped support services agreement's sample data, Premium tier (the template's
+    routing rule makes Enterprise customers pass an SMS code, which this scripted signer
+    does not receive)."""
     from accord.drafting.examples import load_examples
 
     seed = next(t for t in load_examples().templates if t.key == DEMO_TEMPLATE)
-    return {**seed.sample_data, "tier": "enterprise"}
+    return {**seed.sample_data, "tier": "premium"}
 
 
 def _check(resp: Any, what: str) -> Any:

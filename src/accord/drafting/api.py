@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from accord.drafting import services
 from accord.envelopes import services as envelopes
-from accord.envelopes.api import ERRORS
+from accord.envelopes.api import ERRORS, RULES_DESCRIPTION, RULES_EXAMPLE
 from accord.envelopes.domain import FieldKind
 from accord.envelopes.services import EnvelopeView
 from accord.errors import InvalidInput
@@ -53,6 +53,11 @@ class ClauseEdit(Strict):
     body: str | None = Field(None, min_length=1, max_length=500_000)
 
 
+class DefaultRecipientIn(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    email: str = Field(min_length=3, max_length=320)
+
+
 class RoleIn(Strict):
     key: str = Field(min_length=1, max_length=40, description="Used by field tags: "
                      "`[[signature:customer]]`.")
@@ -60,6 +65,9 @@ class RoleIn(Strict):
     type: Literal["signer", "approver", "cc"] = "signer"
     routing_order: int = Field(1, ge=1, le=100)
     auth: Literal["email_link"] = "email_link"
+    default_recipient: DefaultRecipientIn | None = Field(
+        None, description="Who a routing rule's `add_recipient` brings in for this role when "
+        "the request names no recipient for it.")
 
 
 class PdfFieldIn(Strict):
@@ -90,6 +98,10 @@ class TemplateContentIn(Strict):
                                            "publish render; default: generated.")
     pdf_fields: list[PdfFieldIn] | None = Field(None, max_length=500, description="Field "
                                                 "placements on the PDF (kind pdf).")
+    rules: list[JSONObject] | None = Field(
+        None, max_length=50, description=RULES_DESCRIPTION + " Template rules may name only "
+        "declared roles and variables; they are pinned with the published version.",
+        examples=[RULES_EXAMPLE])
 
 
 class TemplateIn(TemplateContentIn):
@@ -127,7 +139,11 @@ class FromTemplateIn(Strict):
     data: JSONObject = Field(default_factory=dict, description="Variable values (nested or "
                              "dotted keys); they win over prefill.")
     recipients: dict[str, RecipientFor] = Field(description="One recipient per template "
-                                                "role: `{role_key: {name, email}}`.")
+                                                "role: `{role_key: {name, email}}`. Roles "
+                                                "that routing rules add may be left out: "
+                                                "the role's default recipient is used if a "
+                                                "rule adds it (422 rule_recipient_missing "
+                                                "if it has none).")
     customer: JSONObject | None = Field(None, description="A customer record; the "
                                         "template's prefill mapping reads values from it.")
     subject: str | None = Field(None, min_length=1, max_length=300, description="Default: "
@@ -152,7 +168,9 @@ def _pdf(content_base64: str | None) -> bytes | None:
 def _content(body: TemplateContentIn) -> dict[str, Any]:
     return {
         "source": body.source, "pdf": _pdf(body.content_base64), "variables": body.variables,
-        "roles": None if body.roles is None else [r.model_dump() for r in body.roles],
+        "roles": None if body.roles is None else [r.model_dump(exclude_none=True)
+                                                  for r in body.roles],
+        "rules": body.rules,
         "prefill": body.prefill, "sample_data": body.sample_data,
         "pdf_fields": None if body.pdf_fields is None else [
             f.model_dump(mode="json", exclude_none=True) for f in body.pdf_fields]}

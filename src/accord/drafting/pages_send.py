@@ -109,6 +109,8 @@ def _problems(exc: AccordError, roles: Sequence[str]) -> list[tuple[str, str]]:
     if isinstance(details, dict) and isinstance(details.get("recipient"), int):
         index = details["recipient"]
         where = f"recipients.{roles[index]}" if 0 <= index < len(roles) else ""
+        if isinstance(details.get("role"), str):  # routing rules may drop or add roles
+            where = f"recipients.{details['role']}"
         return [(where, AUTH_MESSAGES.get(exc.code) or _RECIPIENT.sub("", exc.message))]
     return details_of(exc)
 

@@ -24,6 +24,7 @@ from accord.drafting.domain import (
 )
 from accord.drafting.models import ClauseVersion
 from accord.drafting.services_common import clause_versions, clauses_by_key, invalid
+from accord.envelopes import routing
 from accord.envelopes.domain import FieldKind
 from accord.envelopes.placement import Box, FieldRequest, place
 from accord.errors import InvalidInput
@@ -42,6 +43,7 @@ class TemplateContent:
     prefill: dict[str, Any] = field(default_factory=dict)
     sample_data: dict[str, Any] | None = None  # None: generated from the variables
     pdf_fields: list[Any] = field(default_factory=list)
+    rules: list[Any] = field(default_factory=list)  # routing rules (envelopes.routing)
 
 
 @dataclass(frozen=True)
@@ -184,6 +186,19 @@ def place_pdf_fields(pdf: bytes, page_sizes: list[tuple[float, float]],
             for req in [pdf_field_request(raw, role_index[raw["role"]])]]
 
 
+def rule_issues(content: TemplateContent, roles: Sequence[RoleSpec],
+                specs: Sequence[variables.VariableSpec] | None) -> list[Issue]:
+    """Routing rules: their shape, and only declared roles and variables (values must suit
+    the variable's type: an enum's options, numbers for numbers and money)."""
+    declared = {str(r.get("key")): str(r.get("type", "signer")) for r in content.roles
+                if isinstance(r, Mapping)}
+    declared.update({r.key: r.type for r in roles})
+    known = None if specs is None else {
+        s.name: routing.VarInfo(s.type, tuple(s.options)) for s in specs}
+    _rules, problems = routing.parse_rules(content.rules, roles=declared, variables=known)
+    return [Issue(p.field, p.code, p.message) for p in problems]
+
+
 def check_template(rt: Runtime, session: Session, org_id: str,
                    content: TemplateContent) -> Checked:
     """Validate a template version as uploaded; raise one InvalidInput with every problem."""
@@ -206,6 +221,7 @@ def check_template(rt: Runtime, session: Session, org_id: str,
     declared = ({s.name for s in specs} if specs_ok else
                 {str(v.get("name")) for v in content.variables if isinstance(v, Mapping)})
     issues.extend(check_prefill(content.prefill, declared))
+    issues.extend(rule_issues(content, roles, specs if specs_ok else None))
     sample: dict[str, Any] = dict(content.sample_data or {})
     if specs_ok:
         if content.sample_data is None:

@@ -263,6 +263,7 @@ class TemplateVersionView:
     prefill: dict[str, Any]
     sample_data: dict[str, Any]
     pinned_clauses: dict[str, Any]
+    rules: list[Any]  # routing rules, pinned with the version
     source_sha256: str | None
     fields_sha256: str | None
     created_by: str | None
@@ -325,7 +326,8 @@ def template_version_view(tpl: Template, v: TemplateVersion) -> TemplateVersionV
         label=label(tpl.key, v.version), kind=tpl.kind, source=v.source, pdf_sha256=v.pdf_blob,
         variables=list(v.variables), roles=list(v.roles), pdf_fields=list(v.pdf_fields),
         prefill=dict(v.prefill), sample_data=dict(v.sample_data),
-        pinned_clauses=dict(v.pinned_clauses), source_sha256=v.source_sha256,
+        pinned_clauses=dict(v.pinned_clauses), rules=list(v.rules or []),
+        source_sha256=v.source_sha256,
         fields_sha256=v.fields_sha256, created_by=v.created_by, created_at=v.created_at,
         submitted_at=v.submitted_at, published_by=v.published_by,
         published_at=v.published_at, retired_at=v.retired_at)

@@ -61,7 +61,7 @@ def seed_examples(rt: Runtime, org_id: str, *, publisher_user_id: str) -> None:
             content = TemplateContent(
                 kind=seed.kind, source=seed.source, variables=list(seed.variables),
                 roles=list(seed.roles), prefill=dict(seed.prefill),
-                sample_data=dict(seed.sample_data))
+                sample_data=dict(seed.sample_data), rules=list(seed.rules))
             checked = check_template(rt, s, org_id, content)
             bodies, pins, issues = latest_pins(s, org_id, checked.clause_keys, checked.roles)
             if issues:
@@ -83,7 +83,8 @@ def seed_examples(rt: Runtime, org_id: str, *, publisher_user_id: str) -> None:
                 org_id=org_id, template_id=tpl.id, version=1,
                 status=VersionStatus.PUBLISHED.value, source=seed.source, pdf_blob=None,
                 variables=list(seed.variables), roles=list(seed.roles), pdf_fields=[],
-                prefill=dict(seed.prefill), sample_data=checked.sample_data,
+                prefill=dict(seed.prefill), rules=list(seed.rules),
+                sample_data=checked.sample_data,
                 pinned_clauses=pins, source_sha256=sha256_text(seed.source),
                 fields_sha256=rendered.fields_sha256, created_by=publisher_user_id,
                 created_at=now, submitted_at=now, published_by=publisher_user_id,

@@ -62,7 +62,7 @@ def _version_row(rt: Runtime, principal: Principal, content: TemplateContent,
         status=VersionStatus.DRAFT.value, source=content.source if blob is None else "",
         pdf_blob=blob, variables=list(content.variables), roles=list(content.roles),
         pdf_fields=list(content.pdf_fields), prefill=dict(content.prefill),
-        sample_data=sample, pinned_clauses={},
+        rules=list(content.rules), sample_data=sample, pinned_clauses={},
         source_sha256=blob if blob is not None else sha256_text(content.source),
         created_by=principal.user_id, created_at=rt.now())
 
@@ -72,14 +72,17 @@ def create_template(rt: Runtime, principal: Principal, *, key: str, name: str, k
                     variables: list[Any] | None = None, roles: list[Any] | None = None,
                     prefill: dict[str, Any] | None = None,
                     sample_data: dict[str, Any] | None = None,
-                    pdf_fields: list[Any] | None = None) -> TemplateView:
+                    pdf_fields: list[Any] | None = None,
+                    rules: list[Any] | None = None) -> TemplateView:
     """A new template with a draft version 1, validated as uploaded (one 422 listing every
-    problem). ``sample_data`` defaults to plausible values generated from the variables."""
+    problem). ``sample_data`` defaults to plausible values generated from the variables.
+    ``rules`` are routing rules (``envelopes.routing``) on its variables and roles."""
     require(principal, Action.AUTHOR)
     head = [i for i in (check_key(key), check_name(name, "name")) if i]
     content = TemplateContent(kind=kind, source=source, pdf=pdf, variables=variables or [],
                               roles=roles or [], prefill=prefill or {},
-                              sample_data=sample_data, pdf_fields=pdf_fields or [])
+                              sample_data=sample_data, pdf_fields=pdf_fields or [],
+                              rules=rules or [])
     with rt.db.uow() as uow:
         s = uow.session
         if head:  # report the content's problems too: every problem at once
@@ -109,7 +112,8 @@ def edit_template(rt: Runtime, principal: Principal, key: str, *, source: str | 
                   pdf: bytes | None = None, variables: list[Any] | None = None,
                   roles: list[Any] | None = None, prefill: dict[str, Any] | None = None,
                   sample_data: dict[str, Any] | None = None,
-                  pdf_fields: list[Any] | None = None) -> TemplateView:
+                  pdf_fields: list[Any] | None = None,
+                  rules: list[Any] | None = None) -> TemplateView:
     """Change what is given (the rest is carried over from the latest version; new
     variables without new ``sample_data`` get generated sample data). A draft is edited in
     place; a version in review, published or retired is left untouched and the edit becomes
@@ -128,7 +132,8 @@ def edit_template(rt: Runtime, principal: Principal, key: str, *, source: str | 
             prefill=dict(latest.prefill) if prefill is None else prefill,
             sample_data=sample_data if sample_data is not None else (
                 None if variables is not None else dict(latest.sample_data)),
-            pdf_fields=list(latest.pdf_fields) if pdf_fields is None else pdf_fields)
+            pdf_fields=list(latest.pdf_fields) if pdf_fields is None else pdf_fields,
+            rules=list(latest.rules or []) if rules is None else rules)
         checked = check_template(rt, s, principal.org_id, content)
         row = _version_row(rt, principal, content, checked.sample_data, template_id=tpl.id,
                            version=latest.version + 1)
@@ -136,7 +141,7 @@ def edit_template(rt: Runtime, principal: Principal, key: str, *, source: str | 
             return template_view(principal, tpl, template_versions(s, tpl.id))
         if edits_in_place(VersionStatus(latest.status)):
             for attr in ("source", "pdf_blob", "variables", "roles", "pdf_fields", "prefill",
-                         "sample_data", "source_sha256", "created_by"):
+                         "rules", "sample_data", "source_sha256", "created_by"):
                 setattr(latest, attr, getattr(row, attr))
         else:
             s.add(row)
@@ -146,7 +151,8 @@ def edit_template(rt: Runtime, principal: Principal, key: str, *, source: str | 
 
 def _same_content(a: TemplateVersion, b: TemplateVersion) -> bool:
     return all(getattr(a, attr) == getattr(b, attr) for attr in (
-        "source", "pdf_blob", "variables", "roles", "pdf_fields", "prefill", "sample_data"))
+        "source", "pdf_blob", "variables", "roles", "pdf_fields", "prefill", "sample_data",
+        "rules"))
 
 
 # -- review and publication ----------------------------------------------------------------
@@ -211,7 +217,8 @@ def _prepare_publish(rt: Runtime, principal: Principal, key: str,
             kind=tpl.kind, source=row.source,
             pdf=rt.blobs.get(row.pdf_blob) if row.pdf_blob else None,
             variables=list(row.variables), roles=list(row.roles), prefill=dict(row.prefill),
-            sample_data=dict(row.sample_data), pdf_fields=list(row.pdf_fields))
+            sample_data=dict(row.sample_data), pdf_fields=list(row.pdf_fields),
+            rules=list(row.rules or []))
         checked = check_template(rt, s, principal.org_id, content)
         if tpl.kind == "pdf":
             return _Prepared(row.id, row.row_version, {}, None, {},
@@ -341,7 +348,7 @@ def get_template_version(rt: Runtime, principal: Principal, key: str,
 def _text(key: str, v: TemplateVersion) -> VersionText:
     source = v.source if v.pdf_blob is None else f"PDF sha256 {v.pdf_blob}"
     return VersionText(label(key, v.version), source, list(v.variables), list(v.roles),
-                       dict(v.prefill), list(v.pdf_fields))
+                       dict(v.prefill), list(v.pdf_fields), list(v.rules or []))
 
 
 def diff_template(rt: Runtime, principal: Principal, key: str, from_version: int,

@@ -64,6 +64,29 @@ class RecipientIn(Strict):
                                     "hash is stored. Required with access_code.")
     kba: list[KbaIn] = Field(default_factory=list, max_length=5, description="Questions "
                              "the recipient must answer; required with kba.")
+    key: str | None = Field(None, min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$",
+                            description="A name routing `rules` use for this recipient "
+                            "(unique). A recipient whose key a rule's `add_recipient` names "
+                            "is on the envelope only when that rule fires.")
+
+
+# Documented here for both envelope and template routes; checked by envelopes.routing
+# (so a wrong rule gets a 422 with a stable code per problem, all problems at once).
+RULES_DESCRIPTION = (
+    "Conditional routing rules, applied in order when the envelope is created and checked "
+    "again at send and before each routing step. A rule is `{id, description, when, then}`. "
+    "`when` is a condition: `{var, op, value}` with op eq, ne, gt, gte, lt, lte, in, not_in "
+    "or exists (no value), or `{all: [...]}`, `{any: [...]}`, `{not: {...}}`. `then` lists "
+    "1-10 actions on roles (recipient keys): `add_recipient` (with `before`/`after` a role "
+    "or `routing_order`), `skip_role`, `set_order` (`routing_order`), `reorder` "
+    "(`before`/`after`), `require_auth` (`method`, e.g. `sms_otp`). Every decision is an "
+    "audit event `routing:rule_fired` / `routing:rule_skipped` with the values read. "
+    "Problems: 422 `rules_invalid` (or the single problem's code) listing each in `details`.")
+RULES_EXAMPLE = [{
+    "id": "legal-over-50k",
+    "description": "Contract value over 50,000 adds the Legal approver before the customer",
+    "when": {"var": "contract_value", "op": "gt", "value": 50000},
+    "then": [{"action": "add_recipient", "role": "legal", "before": "customer"}]}]
 
 
 class FieldIn(Strict):
@@ -89,6 +112,12 @@ class EnvelopeIn(Strict):
     documents: list[DocumentIn] = Field(min_length=1, max_length=20)
     recipients: list[RecipientIn] = Field(min_length=1, max_length=100)
     fields: list[FieldIn] = Field(default_factory=list, max_length=1000)
+    rules: list[dict[str, Any]] = Field(default_factory=list, max_length=50,
+                                        description=RULES_DESCRIPTION,
+                                        examples=[RULES_EXAMPLE])
+    data: dict[str, Any] = Field(default_factory=dict, description="The envelope data the "
+                                 "`rules` read (`var` paths), e.g. `{\"contract_value\": "
+                                 "60000}`. Only the values the rules read are kept.")
     expires_in_days: int = Field(120, ge=1, le=365)
     send: bool = Field(False, description="Send at once instead of keeping a draft.")
     reminder_interval_hours: int | None = Field(
@@ -161,11 +190,12 @@ def create_envelope(body: EnvelopeIn, rt: Rt, principal: CanSend,
         documents=[_decode(i, d) for i, d in enumerate(body.documents)],
         recipients=[services.RecipientInput(
             r.name, r.email, r.role, r.routing_order, auth=tuple(r.auth), phone=r.phone,
-            access_code=r.access_code,
+            access_code=r.access_code, key=r.key,
             kba=tuple(services.KbaInput(k.question, k.answer) for k in r.kba),
             may_delegate=body.allow_delegation and r.role is not RecipientRole.CC)
             for r in body.recipients],
         fields=[FieldRequest(**f.model_dump()) for f in body.fields],
+        rules=body.rules, data=body.data,
         expires_in_days=body.expires_in_days, actor=actor,
         reminder_interval_hours=body.reminder_interval_hours)
     if body.send:

@@ -33,6 +33,7 @@ class RecipientView:
     completed_at: datetime | None
     declined_at: datetime | None
     decline_reason: str | None
+    key: str | None = None  # the template role / recipient key routing rules name
 
 
 @dataclass(frozen=True)
@@ -163,7 +164,7 @@ def view_of(session: Session, env: Envelope) -> EnvelopeView:
             id=r.id, name=r.name, email=r.email, role=r.role, routing_order=r.routing_order,
             status=r.status, auth_method=r.auth_method, viewed_at=r.viewed_at,
             consented_at=r.consented_at, completed_at=r.completed_at,
-            declined_at=r.declined_at, decline_reason=r.decline_reason)
+            declined_at=r.declined_at, decline_reason=r.decline_reason, key=r.role_key)
             for r in recipients_of(session, env.id)],
         documents=[DocumentView(id=d.id, name=d.name, sha256=d.sha256, size=d.size,
                                 page_count=d.page_count) for d in documents_of(session, env.id)],

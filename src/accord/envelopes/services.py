@@ -300,8 +300,6 @@ def create(rt: Runtime, principal: Principal, *, subject: str, message: str = ""
     and is reused by the next upload of the same bytes). With ``session`` the rows join
     the caller's transaction and the caller commits. ``rules`` (routing rules on ``data``,
     see ``envelopes.routing``) decide the routing first."""
-    from accord.signing.factors import AuthRequest, configure  # signing imports us
-
     principal.require(Permission.ENVELOPE_SEND)
     _check_reminders(reminder_interval_hours)
     subject = subject.strip()
@@ -309,10 +307,7 @@ def create(rt: Runtime, principal: Principal, *, subject: str, message: str = ""
     recipients, fields = routed.recipients, routed.fields
     infos, boxes = _validate(rt, subject=subject, documents=documents, recipients=recipients,
                              fields=fields, expires_in_days=expires_in_days)
-    auth = configure([AuthRequest(role=r.role.value, factors=r.auth, phone=r.phone,
-                                  access_code=r.access_code,
-                                  kba=[(k.question, k.answer) for k in r.kba])
-                      for r in recipients])
+    auth = routing_rules.configure_auth(recipients)
     now = rt.now()
     blob_keys = [rt.blobs.put(d.data) for d in documents]
     actor = actor or staff_actor(principal)

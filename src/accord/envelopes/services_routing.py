@@ -30,6 +30,7 @@ from accord.errors import InvalidInput
 
 if TYPE_CHECKING:
     from accord.envelopes.services import RecipientInput
+    from accord.signing.factors import RecipientAuth
 
 FIRED = "routing:rule_fired"
 SKIPPED = "routing:rule_skipped"
@@ -79,6 +80,11 @@ def apply_rules(recipients: Sequence[RecipientInput], fields: Sequence[FieldRequ
     base = [routing.Slot(_slot_key(i, r), r.role.value, r.routing_order, tuple(r.auth))
             for i, r in enumerate(recipients)]
     plan = routing.evaluate(parsed, data, base)
+    possible: dict[str, set[str]] = {}
+    for rule in parsed:
+        for a in rule.then:
+            if a.kind == "require_auth":
+                possible.setdefault(a.role, set()).update(a.method)
     index = {_slot_key(i, r): i for i, r in enumerate(recipients)}
     out: list[RecipientInput] = []
     new_index: dict[int, int] = {}
@@ -95,13 +101,39 @@ def apply_rules(recipients: Sequence[RecipientInput], fields: Sequence[FieldRequ
                                          "code": "rule_recipient_missing",
                                          "message": f"give a recipient for {slot.key!r}"}])
         new_index[i] = len(out)
-        out.append(replace(r, routing_order=slot.routing_order, auth=slot.auth))
+        r = replace(r, routing_order=slot.routing_order, auth=slot.auth)
+        maybe = possible.get(slot.key, set()) - set(slot.auth)
+        # what the request gave in case a rule required it, when no rule did
+        if "sms_otp" in maybe:
+            r = replace(r, phone=None)
+        if "access_code" in maybe:
+            r = replace(r, access_code=None)
+        if "kba" in maybe:
+            r = replace(r, kba=())
+        out.append(r)
     kept = [replace(f, recipient=new_index[f.recipient]) for f in fields
             if f.recipient in new_index]
     stored = {"rules": routing.rules_json(parsed),
               "data": routing.pick(data, routing.variables_read(parsed)),
               "base": [s.as_json() for s in base]}
     return Routed(out, kept, [r.key for r in out], plan, stored)
+
+
+def configure_auth(recipients: Sequence[RecipientInput]) -> list[RecipientAuth]:
+    """``signing.factors.configure``; a problem also names the recipient's ``role`` key
+    (its index in the routed list may differ from the request's)."""
+    from accord.signing.factors import AuthRequest, configure  # signing imports envelopes
+
+    try:
+        return configure([AuthRequest(role=r.role.value, factors=r.auth, phone=r.phone,
+                                      access_code=r.access_code,
+                                      kba=[(k.question, k.answer) for k in r.kba])
+                          for r in recipients])
+    except InvalidInput as exc:
+        i = exc.details.get("recipient") if isinstance(exc.details, dict) else None
+        if isinstance(i, int) and 0 <= i < len(recipients) and recipients[i].key:
+            exc.details = {**exc.details, "role": recipients[i].key}
+        raise
 
 
 def _audit(session: Session, env: Envelope, decisions: Sequence[routing.Decision],

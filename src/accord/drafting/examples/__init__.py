@@ -1,14 +1,15 @@
 """Shipped example templates and the seed clause library (pure: reads package files).
 
     clauses/<key>.md              first line "# Title", then the body (Markdown + Jinja)
-    <template-key>/template.json  key, name, kind, variables, roles, prefill, sample_data
+    <template-key>/template.json  key, name, kind, variables, roles, prefill, sample_data,
+                                  rules (routing rules, optional)
     <template-key>/source.md|source.html
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from importlib.resources.abc import Traversable
 from typing import Any
@@ -35,6 +36,7 @@ class TemplateSeed:
     roles: list[dict[str, Any]]
     prefill: dict[str, str]
     sample_data: dict[str, Any]
+    rules: list[dict[str, Any]] = field(default_factory=list)  # routing rules
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,8 @@ def _template(folder: Traversable) -> TemplateSeed:
     return TemplateSeed(key=meta["key"], name=meta["name"], kind=kind, source=source,
                         variables=meta["variables"], roles=meta["roles"],
                         prefill=meta.get("prefill", {}),
-                        sample_data=meta.get("sample_data", {}))
+                        sample_data=meta.get("sample_data", {}),
+                        rules=meta.get("rules", []))
 
 
 def load_examples() -> Examples:
