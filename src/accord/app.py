@@ -80,6 +80,7 @@ def create_app(rt: Runtime) -> FastAPI:  # noqa: PLR0915 - one import + mount pe
     from accord.drafting.pages import router as drafting_pages
     from accord.envelopes.api import router as envelopes_api
     from accord.envelopes.pages import router as envelopes_pages
+    from accord.envelopes.pages_lifecycle import router as lifecycle_pages
     from accord.signing.pages import router as signing_pages
 
     @asynccontextmanager
@@ -137,6 +138,7 @@ def create_app(rt: Runtime) -> FastAPI:  # noqa: PLR0915 - one import + mount pe
     app.include_router(accounts_api)
     app.include_router(accounts_pages)
     app.include_router(envelopes_pages)
+    app.include_router(lifecycle_pages)
     app.include_router(drafting_pages)
     app.include_router(admin_pages)
     app.include_router(delivery_pages)

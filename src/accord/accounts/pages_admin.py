@@ -244,11 +244,21 @@ class SettingsForm:
     template_approval_required: bool
     sso_issuer: str
     sso_client_id: str
+    reminder_interval_hours: str = "48"  # as typed, to re-render after an error
+    expiry_warning_days: str = "3"
 
     @classmethod
     def of(cls, s: admin.OrgSettings) -> SettingsForm:
         return cls(list(s.mfa_required_roles), s.template_approval_required,
-                   s.sso_issuer or "", s.sso_client_id or "")
+                   s.sso_issuer or "", s.sso_client_id or "",
+                   str(s.reminder_interval_hours), str(s.expiry_warning_days))
+
+
+def _whole(value: str, what: str) -> int:
+    if not value.strip().isdigit():
+        raise InvalidInput(f"{what} must be a whole number (0 to switch it off)",
+                           code="invalid_number")
+    return int(value.strip())
 
 
 def _settings_page(request: Request, rt: Rt, console: ConsoleUser, form: SettingsForm, *,
@@ -298,18 +308,25 @@ def save_settings(request: Request, rt: Rt, console: ConsoleUser, *,
                   sso_issuer: Annotated[str, Form()] = "",
                   sso_client_id: Annotated[str, Form()] = "",
                   sso_client_secret: Annotated[str, Form()] = "",
+                  reminder_interval_hours: Annotated[str, Form()] = "48",
+                  expiry_warning_days: Annotated[str, Form()] = "3",
                   ) -> HTMLResponse | RedirectResponse:
     console.check_csrf(csrf_token)
     current = admin.get_settings(rt, console.principal)
     form = SettingsForm(mfa_required_roles, _flag(template_approval_required),
-                        sso_issuer.strip(), sso_client_id.strip())
+                        sso_issuer.strip(), sso_client_id.strip(),
+                        reminder_interval_hours, expiry_warning_days)
     try:
         sso = _sso_change(current, form.sso_issuer, form.sso_client_id,
                           sso_client_secret.strip())
         admin.update_settings(rt, console.principal,
                               mfa_required_roles=form.mfa_required_roles,
                               template_approval_required=form.template_approval_required,
-                              sso=sso)
+                              sso=sso,
+                              reminder_interval_hours=_whole(reminder_interval_hours,
+                                                             "The reminder interval"),
+                              expiry_warning_days=_whole(expiry_warning_days,
+                                                         "The expiry warning"))
     except AccordError as exc:
         if not _input_error(exc):
             raise

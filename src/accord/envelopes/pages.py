@@ -373,10 +373,23 @@ NOTICES = {
 @router.get("/envelopes/{envelope_id}", response_class=HTMLResponse)
 def envelope_detail(request: Request, rt: Rt, console: ConsoleUser, envelope_id: str,
                     notice: Annotated[str, Query()] = "") -> HTMLResponse:
+    from accord.envelopes.pages_lifecycle import NOTICES as LIFECYCLE_NOTICES
+
+    return detail_page(request, rt, console, envelope_id,
+                       notice=NOTICES.get(notice) or LIFECYCLE_NOTICES.get(notice))
+
+
+def detail_page(request: Request, rt: Rt, console: ConsoleUser, envelope_id: str, *,
+                notice: str | None = None, error: AccordError | None = None,
+                status_code: int = 200) -> HTMLResponse:
+    """The envelope page (also re-rendered with a recipient action's error)."""
+    from accord.envelopes import lifecycle
+
     envelope = services.get(rt, console.principal, envelope_id)
     trail = documents.audit_trail(rt, console.principal, envelope_id)
-    return render(request, "console/envelope.html", envelope=envelope,
-                  events=_timeline(trail), notice=NOTICES.get(notice),
+    return render(request, "console/envelope.html", status_code=status_code,
+                  envelope=envelope, events=_timeline(trail), notice=notice, error=error,
+                  life=lifecycle.get_lifecycle(rt, console.principal, envelope_id),
                   **console.context("envelopes"))
 
 
