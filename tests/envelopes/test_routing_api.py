@@ -71,8 +71,8 @@ def _sign_all_fields(client: TestClient, link: str, name: str) -> Any:
     r = client.post("/sign/consent", data={"csrf_token": csrf(page.text), "agree": "yes"})
     values = {f"field_{fid}": name for fid in re.findall(
         r'<input type="text" id="f-([^"]+)" name="field_', r.text)}
-    values.update({f: "on" for f in re.findall(
-        r'<input type="checkbox" id="f-[^"]+" name="(field_[^"]+)"', r.text)})
+    values.update(dict.fromkeys(re.findall(
+        r'<input type="checkbox" id="f-[^"]+" name="(field_[^"]+)"', r.text), "on"))
     return sign(client, link, name=name, values=values)
 
 
@@ -258,7 +258,7 @@ def test_drift_is_put_back_before_the_next_step(rt: Runtime, client: TestClient)
         ("routing:rule_fired", "legal-big")]
 
 
-@pytest.mark.parametrize(("rules", "code"), [
+INVALID: list[tuple[list[dict[str, Any]], str]] = [
     ([{"id": "x", "description": "d", "when": {"var": "a", "op": "like", "value": 1},
        "then": [{"action": "skip_role", "role": "copy"}]}], "rule_operator_invalid"),
     ([{"id": "x", "description": "d", "when": {"var": "a", "op": "eq", "value": 1},
@@ -268,7 +268,10 @@ def test_drift_is_put_back_before_the_next_step(rt: Runtime, client: TestClient)
     ([{"id": "x", "when": {"var": "a", "op": "eq", "value": 1},
        "then": [{"action": "skip_role", "role": "copy"}]},
       {"id": "x", "description": "d", "when": {"any": []}, "then": []}], "rules_invalid"),
-])
+]
+
+
+@pytest.mark.parametrize(("rules", "code"), INVALID)
 def test_invalid_rules_are_a_422_with_codes(rt: Runtime, client: TestClient,
                                             rules: list[dict[str, Any]], code: str) -> None:
     m = member(rt)
@@ -283,9 +286,10 @@ def test_invalid_rules_are_a_422_with_codes(rt: Runtime, client: TestClient,
 
 def test_every_problem_is_listed_at_once(rt: Runtime, client: TestClient) -> None:
     m = member(rt)
-    rules = [{"id": "x", "when": {"var": "a", "op": "eq", "value": 1},
-              "then": [{"action": "skip_role", "role": "copy"}]},
-             {"id": "x", "description": "d", "when": {"any": []}, "then": []}]
+    rules: list[dict[str, Any]] = [{"id": "x", "when": {"var": "a", "op": "eq", "value": 1},
+                                    "then": [{"action": "skip_role", "role": "copy"}]},
+                                   {"id": "x", "description": "d",
+                                    "when": {"any": []}, "then": []}]
     r = client.post("/api/v1/envelopes", headers=m.auth, json=_raw(rules, {}))
     codes = sorted(d["code"] for d in r.json()["error"]["details"])
     assert codes == ["rule_action_invalid", "rule_condition_invalid",
