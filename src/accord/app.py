@@ -68,11 +68,14 @@ def _allowed_methods(app: FastAPI, request: Request) -> set[str]:
 
 
 def create_app(rt: Runtime) -> FastAPI:  # noqa: PLR0915 - one import + mount per feature
+    import accord.bulk.tasks  # registers the bulk send rows handler
     import accord.signing.tasks  # noqa: F401 - registers the signing-request email handler
     from accord.accounts.api import router as accounts_api
     from accord.accounts.login import register_tasks
     from accord.accounts.pages import router as accounts_pages
     from accord.accounts.pages_admin import router as admin_pages
+    from accord.bulk.api import router as bulk_api
+    from accord.bulk.pages import router as bulk_pages
     from accord.delivery.api import router as webhooks_api
     from accord.delivery.pages import router as delivery_pages
     from accord.delivery.pages_webhooks import router as webhooks_pages
@@ -145,6 +148,8 @@ def create_app(rt: Runtime) -> FastAPI:  # noqa: PLR0915 - one import + mount pe
     app.include_router(webhooks_api)
     app.include_router(webhooks_pages)
     app.include_router(signing_pages)
+    app.include_router(bulk_api)
+    app.include_router(bulk_pages)
     static = Path(__file__).parent / "web" / "static"
     app.mount("/static", StaticFiles(directory=static), name="static")
     return app

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from accord.bulk.cli import bulk_send  # typer and rich only, at import
 from accord.delivery.cli_webhooks import app as webhooks_app  # typer and rich only
 from accord.drafting.cli import app as templates_app  # typer and rich only, at import
 from accord.envelopes.cli import app as envelopes_app  # typer and rich only, at import
@@ -21,6 +22,7 @@ users_app = typer.Typer(help="Manage console users and API keys.", no_args_is_he
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(templates_app, name="templates")
+app.command("bulk-send")(bulk_send)
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(envelopes_app, name="envelopes")
 if TYPE_CHECKING:
@@ -97,6 +99,7 @@ def worker(once: Annotated[bool, typer.Option(help="Deliver what is due, then ex
     import signal
     import threading
 
+    import accord.bulk.tasks  # registers the bulk send rows
     import accord.signing.tasks  # noqa: F401 - registers the signing-request email
     from accord.delivery.worker import Worker, drain
     from accord.envelopes.lifecycle import run_sweeps, sweep  # registers its emails
@@ -117,7 +120,7 @@ def worker(once: Annotated[bool, typer.Option(help="Deliver what is due, then ex
                                name="accord-lifecycle")
     sweeper.start()
     out.print("worker running; Ctrl-C to stop")
-    Worker(rt).run_forever(stop)
+    Worker(rt, lease_s=rt.settings.worker_lease_s).run_forever(stop)
     sweeper.join(timeout=10)
 
 

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = 8
     outbox_backoff_base_s: float = 2.0
     worker_poll_s: float = 0.5
+    worker_lease_s: float = Field(120.0, gt=0, description="How long `accord worker` holds a "
+                                  "claimed outbox row; after a crash the row is taken "
+                                  "again once this has passed.")
 
     webhook_require_https: bool = Field(True, description="Webhook endpoint URLs must be "
                                         "https:// (set false only for local development).")

@@ -1,0 +1,119 @@
+"""REST routes for bulk send under /api/v1/bulk-batches. Thin: parse, call one service."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from accord.bulk import services
+from accord.envelopes.api import ERRORS
+from accord.errors import InvalidInput
+from accord.web.deps import CanUseTemplates, Rt
+
+router = APIRouter(prefix="/api/v1", tags=["bulk send"])
+
+
+class BulkIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    template_key: str = Field(min_length=1, max_length=80)
+    version: int | None = Field(None, ge=1, description="Default: the latest published.")
+    csv_base64: str = Field(min_length=1, description="The CSV file (UTF-8, header row), "
+                            "base64-encoded. Columns are template variables "
+                            "(`customer.legal_name`) or recipients "
+                            "(`recipient.<role>.name|email|phone`).")
+    file_name: str = Field("batch.csv", min_length=1, max_length=300)
+    mapping: dict[str, str] = Field(default_factory=dict, description="Rename columns: "
+                                    "`{\"CSV header\": \"target\"}`; an empty target "
+                                    "ignores the column.")
+
+
+class SubmitIn(BulkIn):
+    subject: str | None = Field(None, min_length=1, max_length=300, description="Default: "
+                                "the template's name.")
+    message: str = Field("", max_length=5000)
+    expires_in_days: int = Field(120, ge=1, le=365)
+
+
+def _csv(body: BulkIn) -> bytes:
+    try:
+        return base64.b64decode(body.csv_base64, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidInput("csv_base64 is not valid base64", code="invalid_base64") from exc
+
+
+IdempotencyKey = Annotated[str | None, Header(
+    alias="Idempotency-Key", max_length=200, description="Identifies the batch: the same key "
+    "again returns the batch already stored (never a second one). Default: the SHA-256 "
+    "of organisation, template version, mapping and file.")]
+
+
+@router.post("/bulk-batches/dry-run", response_model=services.DryRun, responses=ERRORS,
+             summary="Check a bulk send CSV without sending",
+             description="Every row is checked as sending would check it (variables, "
+                         "recipients); nothing is stored or sent. Problems name the row "
+                         "(1 = first line after the header), the column and a stable "
+                         "code. Problems with the file as a whole (not UTF-8, no header, "
+                         "unknown or duplicate columns) answer 422.")
+def dry_run(body: BulkIn, rt: Rt, principal: CanUseTemplates) -> services.DryRun:
+    return services.dry_run(rt, principal, template_key=body.template_key,
+                            version=body.version, data=_csv(body), mapping=body.mapping)
+
+
+@router.post("/bulk-batches", status_code=201, response_model=services.BatchView,
+             responses={200: {"model": services.BatchView,
+                              "description": "The same batch was submitted before: the "
+                                             "stored one, unchanged."}, **ERRORS},
+             summary="Send one envelope per CSV row",
+             description="Checks every row, stores the batch and queues one envelope per "
+                         "valid row (rendered and sent by the workers); invalid rows are "
+                         "kept with their problems for the results. Idempotent: see "
+                         "`Idempotency-Key`. 422 `no_valid_rows` when no row can be sent.")
+def submit(body: SubmitIn, rt: Rt, principal: CanUseTemplates, response: Response,
+           idempotency_key: IdempotencyKey = None) -> services.BatchView:
+    out = services.submit(rt, principal, template_key=body.template_key,
+                          version=body.version, data=_csv(body), file_name=body.file_name,
+                          mapping=body.mapping, subject=body.subject, message=body.message,
+                          expires_in_days=body.expires_in_days,
+                          idempotency_key=idempotency_key)
+    if not out.created:
+        response.status_code = 200
+    return out.batch
+
+
+@router.get("/bulk-batches", response_model=list[services.BatchView], responses=ERRORS,
+            summary="List bulk batches",
+            description="The caller's batches, newest first (admins: every batch of the "
+                        "organisation).")
+def list_batches(rt: Rt, principal: CanUseTemplates,
+                 limit: Annotated[int, Query(ge=1, le=200)] = 50,
+                 offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+                 ) -> list[services.BatchView]:
+    return services.list_batches(rt, principal, limit=limit, offset=offset)
+
+
+@router.get("/bulk-batches/{batch_id}", response_model=services.BatchView, responses=ERRORS,
+            summary="A bulk batch and its progress",
+            description="Rows pending, done (envelope sent) and failed; `status` becomes "
+                        "`finished` when no row is pending.")
+def get_batch(batch_id: str, rt: Rt, principal: CanUseTemplates) -> services.BatchView:
+    return services.get(rt, principal, batch_id)
+
+
+RESULTS: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {}}, "description": "One line per CSV row: its cells, "
+          "then row, status, envelope_id, error_code, error_message. Cells starting with "
+          "= + - @ are prefixed with ' so that spreadsheets show them as text."}, **ERRORS}
+
+
+@router.get("/bulk-batches/{batch_id}/results.csv", response_class=Response,
+            responses=RESULTS, summary="Per-row results of a bulk batch (CSV)")
+def results(batch_id: str, rt: Rt, principal: CanUseTemplates) -> Response:
+    name, text = services.results_csv(rt, principal, batch_id)
+    return Response(text, media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"',
+                             "Cache-Control": "no-store"})
