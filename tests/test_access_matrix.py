@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from accord.app import create_app
 from accord.drafting.services import seed_examples
 from accord.runtime import Runtime
+from tests.bulk.helpers import matrix_batch
 from tests.factories import Member, envelope_body, member
 from tests.web.conftest import HTML, post_login
 
@@ -73,6 +74,11 @@ API: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/template-versions/{version_id}/preview"): ALL,
     ("POST", "/api/v1/envelopes/from-template"): SENDERS,
     ("GET", "/api/v1/organisation/drafting-settings"): ALL,
+    ("POST", "/api/v1/bulk-batches/dry-run"): SENDERS,
+    ("POST", "/api/v1/bulk-batches"): SENDERS,
+    ("GET", "/api/v1/bulk-batches"): SENDERS,
+    ("GET", "/api/v1/bulk-batches/{batch_id}"): SENDERS,
+    ("GET", "/api/v1/bulk-batches/{batch_id}/results.csv"): SENDERS,
     ("GET", "/api/v1/webhooks/event-types"): ADMIN,
     ("GET", "/api/v1/webhooks/endpoints"): ADMIN,
     ("POST", "/api/v1/webhooks/endpoints"): ADMIN,
@@ -115,6 +121,9 @@ PAGES: dict[str, frozenset[str]] = {
     "/console/admin/settings": ADMIN,
     "/console/account/keys": ALL,
     "/console/dashboard": MANAGERS,
+    "/console/bulk": SENDERS,
+    "/console/bulk/{batch_id}": SENDERS,
+    "/console/bulk/{batch_id}/results.csv": SENDERS,
     "/console/admin/webhooks": ADMIN,
     "/console/admin/webhooks/{endpoint_id}": ADMIN,
     "/console/admin/webhooks/messages/{webhook_message_id}": ADMIN,
@@ -178,6 +187,7 @@ def world(rt: Runtime) -> World:
            "key_id": key["key"]["id"], "message_id": mail[0].id if mail else "none",
            "document_id": env["documents"][0]["id"], "page": "1", "token": "x" * 43,
            "endpoint_id": hook["id"], "webhook_message_id": probe["id"]}
+    ids["batch_id"] = matrix_batch(rt, admin.principal)
     stranger = member(rt, role="admin", org_name="Stranger Org")
     return World(client, members, stranger, ids)
 
