@@ -1,5 +1,6 @@
-"""A webhook receiver for tests: a real HTTP server on 127.0.0.1 (port chosen by the OS)
-that keeps every request and answers with a status the test sets."""
+"""Webhook test helpers: a receiver (a real HTTP server on 127.0.0.1, port chosen by the
+OS) that keeps every request and answers with a status the test sets; a runtime that
+allows loopback (the explicit test setting); an API client; endpoint registration."""
 
 from __future__ import annotations
 
@@ -11,6 +12,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
+
+from accord.app import create_app
+from accord.runtime import Runtime
+from tests.factories import Member
 
 
 @dataclass
@@ -83,3 +89,26 @@ def receiver() -> Iterator[Receiver]:
     yield r
     r.server.shutdown()
     r.server.server_close()
+
+
+@pytest.fixture
+def hook_rt(rt: Runtime) -> Runtime:
+    """``rt`` whose webhooks may reach 127.0.0.1 over plain HTTP (tests only)."""
+    rt.settings = rt.settings.model_copy(update={"webhook_allow_loopback": True,
+                                                 "webhook_require_https": False,
+                                                 "webhook_timeout_s": 3.0})
+    return rt
+
+
+@pytest.fixture
+def client(hook_rt: Runtime) -> TestClient:
+    return TestClient(create_app(hook_rt), base_url="http://testserver")
+
+
+def add_endpoint(client: TestClient, admin: Member, url: str,
+                 events: list[str] | None = None) -> dict[str, Any]:
+    r = client.post("/api/v1/webhooks/endpoints", headers=admin.auth,
+                    json={"url": url, "event_types": events or []})
+    assert r.status_code == 201, r.text
+    body: dict[str, Any] = r.json()
+    return body

@@ -370,7 +370,10 @@ def emit(session: Session, org_id: str, event_type: str, data: dict[str, Any],
 
     ``data`` holds ids and statuses only: never signing tokens, never document content.
     """
-    check_event_type(event_type)
+    try:
+        check_event_type(event_type)
+    except WebhookRuleError as exc:
+        raise DeliveryError(exc.message, code=exc.code) from exc
     if event_type == TEST_EVENT:
         raise DeliveryError("test events go to one endpoint: use send_test")
     _json_safe(data)
