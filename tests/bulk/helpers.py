@@ -45,3 +45,11 @@ def csv_rows(n: int, *, note: str = "", distinct: bool = True, start: int = 0) -
         lines.append(f"{name},{note},Signer {i},signer{i}@customer.example,"
                      f"Copy {i},copy{i}@provider.example")
     return ("\n".join(lines) + "\n").encode()
+
+
+def matrix_batch(rt: Runtime, p: Principal) -> str:
+    """A one-row batch of a template published for it (by ``p``, an admin)."""
+    from accord.bulk import services
+
+    publish_notice(rt, p, key="matrix-notice")
+    return services.submit(rt, p, template_key="matrix-notice", data=csv_rows(1)).batch.id
