@@ -12,6 +12,7 @@ import pytest
 from accord.drafting.examples import ClauseSeed, Examples, TemplateSeed, load_examples
 from accord.drafting.render import Rendered, check_clause, check_source, render, render_html
 from accord.drafting.variables import parse_specs, validate
+from accord.envelopes.routing import VarInfo, parse_rules
 
 SEED_CLAUSES = {"limitation_of_liability", "confidentiality", "data_protection",
                 "sla_credits", "termination"}
@@ -90,13 +91,21 @@ def test_each_template_is_consistent(examples: Examples, key: str) -> None:
     roles = {r["key"]: r for r in template.roles}
     signers = {k for k, r in roles.items() if r["type"] == "signer"}
     for role in template.roles:
-        assert set(role) == {"key", "name", "type", "routing_order", "auth"}
+        assert {"key", "name", "type", "routing_order", "auth"} <= set(role) <= {
+            "key", "name", "type", "routing_order", "auth", "default_recipient"}
         assert role["type"] in ("signer", "approver", "cc")
         assert isinstance(role["routing_order"], int) and role["routing_order"] >= 1
     clause_tags = [t for c in examples.clauses if c.key in info.clause_keys
                    for t in check_clause(c.body).tags]
     assert {t.role for t in [*info.tags, *clause_tags]} <= signers
     assert {t.role for t in info.tags if t.kind == "signature"} == signers
+    _rules, rule_problems = parse_rules(
+        template.rules, roles={k: r["type"] for k, r in roles.items()},
+        variables={s.name: VarInfo(s.type, s.options) for s in specs})
+    assert rule_problems == []
+    added = {a["role"] for r in template.rules for a in r["then"]
+             if a["action"] == "add_recipient"}
+    assert all("default_recipient" in roles[k] for k in added)
     for variable, path in template.prefill.items():
         assert variable in names
         assert re.fullmatch(r"[a-z_]+(\.[a-z_]+)+", path)

@@ -114,6 +114,8 @@ def show(key: str, as_user: AsUser, version: VersionOpt = None) -> None:
               highlight=False)
     out.print("variables: " + ", ".join(str(x.get("name")) for x in v.variables),
               highlight=False)
+    for rule in v.rules:
+        out.print(f"rule {rule.get('id')}: {rule.get('description')}", highlight=False)
     if v.pinned_clauses:
         out.print("pinned clauses: " + ", ".join(
             f"{k} v{pin['version']}" for k, pin in sorted(v.pinned_clauses.items())),

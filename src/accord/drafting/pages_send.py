@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -97,9 +97,24 @@ def _page(request: Request, console: Console, tpl: services.TemplateView,
     errors = collect(worded, lambda where: where if where in ids else None, ids)
     return render(request, "drafting/send.html", status_code=status_code, tpl=tpl,
                   version=version, items=items, people=people, posted=posted or Posted(),
+                  rule_notes=_rule_notes(version.rules),
                   errors=errors if problems else None, rows=rows,
                   has_tables=any(isinstance(i, Table) for i in items),
                   **page_context(console))
+
+
+def _rule_notes(rules: Sequence[Any]) -> dict[str, dict[str, list[str]]]:
+    """Per role: the routing rules that add it (``added``) or may require an SMS code of
+    it (``sms``), by description, for the form's hints."""
+    notes: dict[str, dict[str, list[str]]] = {}
+    for rule in rules:
+        for action in rule.get("then") or []:
+            kind = ("added" if action.get("action") == "add_recipient" else
+                    "sms" if "sms_otp" in str(action.get("method", "")) else None)
+            if kind:
+                notes.setdefault(str(action.get("role")), {}).setdefault(kind, []).append(
+                    str(rule.get("description")))
+    return notes
 
 
 def _problems(exc: AccordError, roles: Sequence[str]) -> list[tuple[str, str]]:
