@@ -19,7 +19,6 @@ import binascii
 import json
 import secrets
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -33,7 +32,7 @@ from accord.accounts.services import Principal
 from accord.audit import services as audit
 from accord.audit.models import AuditEvent
 from accord.config import Settings
-from accord.delivery.domain import DEAD, DELIVERED, PENDING
+from accord.delivery.domain import DEAD, PENDING
 from accord.delivery.errors import DeliveryError, InvalidState, NotFound
 from accord.delivery.models import OutboxMessage
 from accord.delivery.services import enqueue
@@ -53,6 +52,17 @@ from accord.delivery.webhooks_domain import (
 )
 from accord.delivery.webhooks_http import Policy
 from accord.delivery.webhooks_models import WebhookAttempt, WebhookEndpoint, WebhookMessage
+from accord.delivery.webhooks_views import (
+    AttemptView,
+    EndpointView,
+    EndpointWithSecret,
+    MessageDetail,
+    MessageView,
+    ReplayResult,
+    attempt_view,
+    endpoint_view,
+    message_view,
+)
 from accord.envelopes.models import Envelope
 from accord.errors import InvalidInput
 from accord.runtime import Runtime, derive_key
@@ -61,69 +71,11 @@ KIND = "webhook"
 MAX_ENDPOINTS = 20
 MAX_PAGE = 200
 STATUS_FILTERS = ("pending", "delivered", "dead", "failed")
-
-
-# -- views --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class EndpointView:
-    id: str
-    url: str
-    description: str
-    event_types: list[str]  # empty: every event
-    enabled: bool
-    disabled_at: datetime | None
-    disabled_reason: str | None
-    failing_since: datetime | None
-    last_success_at: datetime | None
-    previous_secret_until: datetime | None  # the old secret still signs until then
-    created_by: str | None
-    created_at: datetime
-    updated_at: datetime
-
-
-@dataclass(frozen=True)
-class EndpointWithSecret:
-    endpoint: EndpointView
-    secret: str  # whsec_...: shown once, at creation and at rotation
-
-
-@dataclass(frozen=True)
-class MessageView:
-    id: str  # the webhook-id header
-    endpoint_id: str
-    event_type: str
-    status: str  # pending, delivered, dead
-    attempts: int  # failed attempts so far (since the last replay)
-    next_attempt_at: datetime | None  # while pending
-    last_error: str | None
-    created_at: datetime
-    delivered_at: datetime | None
-
-
-@dataclass(frozen=True)
-class AttemptView:
-    id: str
-    attempted_at: datetime
-    ok: bool
-    status_code: int | None
-    error: str | None
-    duration_ms: int
-    address: str | None
-    response_excerpt: str
-
-
-@dataclass(frozen=True)
-class MessageDetail:
-    message: MessageView
-    payload: dict[str, Any]
-    attempts: list[AttemptView]
-
-
-@dataclass(frozen=True)
-class ReplayResult:
-    replayed: int
+__all__ = ["AttemptView", "DeliveryError", "EndpointView", "EndpointWithSecret",
+           "MessageDetail", "MessageView", "ReplayResult", "create_endpoint",
+           "delete_endpoint", "emit", "get_endpoint", "get_message", "list_endpoints",
+           "list_messages", "replay", "replay_failed", "rotate_secret", "send_test",
+           "update_endpoint"]
 
 
 def policy(settings: Settings) -> Policy:
@@ -132,33 +84,6 @@ def policy(settings: Settings) -> Policy:
                   connect_timeout_s=settings.webhook_connect_timeout_s,
                   timeout_s=settings.webhook_timeout_s)
 
-
-def _endpoint_view(ep: WebhookEndpoint) -> EndpointView:
-    return EndpointView(
-        id=ep.id, url=ep.url, description=ep.description,
-        event_types=list(ep.event_types or []), enabled=ep.enabled,
-        disabled_at=ep.disabled_at, disabled_reason=ep.disabled_reason,
-        failing_since=ep.failing_since, last_success_at=ep.last_success_at,
-        previous_secret_until=ep.previous_secret_until, created_by=ep.created_by,
-        created_at=ep.created_at, updated_at=ep.updated_at)
-
-
-def _message_view(msg: WebhookMessage, row: OutboxMessage | None) -> MessageView:
-    if row is None:  # the outbox row was cleaned up: it had been delivered
-        return MessageView(msg.id, msg.endpoint_id, msg.event_type, DELIVERED, 0, None,
-                           None, msg.created_at, None)
-    return MessageView(
-        id=msg.id, endpoint_id=msg.endpoint_id, event_type=msg.event_type,
-        status=row.status, attempts=row.attempts,
-        next_attempt_at=row.next_attempt_at if row.status == PENDING else None,
-        last_error=row.last_error, created_at=msg.created_at,
-        delivered_at=row.delivered_at)
-
-
-def _attempt_view(a: WebhookAttempt) -> AttemptView:
-    return AttemptView(id=a.id, attempted_at=a.attempted_at, ok=a.ok,
-                       status_code=a.status_code, error=a.error, duration_ms=a.duration_ms,
-                       address=a.address, response_excerpt=a.response_excerpt)
 
 
 # -- secrets ------------------------------------------------------------------------------
@@ -253,7 +178,7 @@ def create_endpoint(rt: Runtime, principal: Principal, *, url: str, description:
             enabled=True, created_by=principal.user_id, created_at=now, updated_at=now)
         uow.session.add(ep)
         uow.commit()
-        return EndpointWithSecret(_endpoint_view(ep), secret)
+        return EndpointWithSecret(endpoint_view(ep), secret)
 
 
 def list_endpoints(rt: Runtime, principal: Principal) -> list[EndpointView]:
@@ -262,13 +187,13 @@ def list_endpoints(rt: Runtime, principal: Principal) -> list[EndpointView]:
         rows = uow.session.scalars(
             select(WebhookEndpoint).where(WebhookEndpoint.org_id == principal.org_id)
             .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id))
-        return [_endpoint_view(r) for r in rows]
+        return [endpoint_view(r) for r in rows]
 
 
 def get_endpoint(rt: Runtime, principal: Principal, endpoint_id: str) -> EndpointView:
     principal.require(Permission.SETTINGS_MANAGE)
     with rt.db.uow() as uow:
-        return _endpoint_view(_load(uow.session, principal.org_id, endpoint_id))
+        return endpoint_view(_load(uow.session, principal.org_id, endpoint_id))
 
 
 def update_endpoint(rt: Runtime, principal: Principal, endpoint_id: str, *,
@@ -300,7 +225,7 @@ def update_endpoint(rt: Runtime, principal: Principal, endpoint_id: str, *,
             ep.disabled_reason = f"disabled by {principal.email}"[:300]
         ep.updated_at = now
         uow.commit()
-        return _endpoint_view(ep)
+        return endpoint_view(ep)
 
 
 def rotate_secret(rt: Runtime, principal: Principal, endpoint_id: str) -> EndpointWithSecret:
@@ -316,7 +241,7 @@ def rotate_secret(rt: Runtime, principal: Principal, endpoint_id: str) -> Endpoi
         ep.secret_sealed = seal_secret(rt, ep.id, secret)
         ep.updated_at = now
         uow.commit()
-        return EndpointWithSecret(_endpoint_view(ep), secret)
+        return EndpointWithSecret(endpoint_view(ep), secret)
 
 
 def delete_endpoint(rt: Runtime, principal: Principal, endpoint_id: str) -> None:
@@ -456,7 +381,7 @@ def list_messages(rt: Runtime, principal: Principal, *, endpoint_id: str | None 
     stmt = (stmt.order_by(WebhookMessage.created_at.desc(), WebhookMessage.id.desc())
             .limit(max(1, min(limit, MAX_PAGE))).offset(max(0, offset)))
     with rt.db.uow() as uow:
-        return [_message_view(m, o) for m, o in uow.session.execute(stmt).all()]
+        return [message_view(m, o) for m, o in uow.session.execute(stmt).all()]
 
 
 def get_message(rt: Runtime, principal: Principal, message_id: str) -> MessageDetail:
@@ -472,8 +397,8 @@ def get_message(rt: Runtime, principal: Principal, message_id: str) -> MessageDe
         attempts = uow.session.scalars(
             select(WebhookAttempt).where(WebhookAttempt.message_id == msg.id)
             .order_by(WebhookAttempt.attempted_at, WebhookAttempt.id))
-        return MessageDetail(_message_view(msg, row), dict(msg.payload),
-                             [_attempt_view(a) for a in attempts])
+        return MessageDetail(message_view(msg, row), dict(msg.payload),
+                             [attempt_view(a) for a in attempts])
 
 
 def _reset(row: OutboxMessage, now: datetime) -> None:
@@ -509,7 +434,7 @@ def replay(rt: Runtime, principal: Principal, message_id: str) -> MessageView:
         else:
             _reset(row, now)
         s.flush()
-        view = _message_view(msg, row)
+        view = message_view(msg, row)
         uow.commit()
         return view
 
