@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from accord import __version__
 from accord.errors import AccordError
 from accord.runtime import Runtime
+from accord.web.openapi import install as install_openapi
 from accord.web.ratelimit import RateLimit
 from accord.web.security import SecurityHeaders
 
@@ -100,6 +101,7 @@ def create_app(rt: Runtime) -> FastAPI:  # noqa: PLR0915 - one import + mount pe
     app = FastAPI(title="Accord", version=__version__, description=DESCRIPTION,
                   lifespan=lifespan, docs_url="/docs", openapi_url="/openapi.json")
     app.state.rt = rt
+    install_openapi(app)
     app.add_middleware(RateLimit, settings=lambda: rt.settings)
     app.add_middleware(SecurityHeaders)
 
@@ -126,7 +128,8 @@ def create_app(rt: Runtime) -> FastAPI:  # noqa: PLR0915 - one import + mount pe
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Any:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = {400: "invalid_body", 404: "not_found",
+                405: "method_not_allowed"}.get(exc.status_code, "http_error")
         headers = exc.headers
         if exc.status_code == 405:  # every method of the path, not just the first route's
             headers = {"Allow": ", ".join(sorted(_allowed_methods(app, request)))}

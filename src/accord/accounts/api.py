@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from accord.accounts import services_admin as admin
 from accord.accounts.domain import Role, Scope
@@ -31,7 +31,7 @@ class UserIn(Strict):
 class UserPatch(Strict):
     role: Role | None = None
     team: str | None = Field(None, max_length=80, description="Empty string clears it.")
-    active: bool | None = None
+    active: StrictBool | None = None
 
 
 class NewUserOut(BaseModel):
@@ -54,12 +54,12 @@ class SsoIn(Strict):
 
 class SettingsPatch(Strict):
     mfa_required_roles: list[Role] | None = None
-    template_approval_required: bool | None = None
+    template_approval_required: StrictBool | None = None
     sso: SsoIn | None = None
-    reminder_interval_hours: int | None = Field(
+    reminder_interval_hours: StrictInt | None = Field(
         None, ge=0, le=720, description="Remind a recipient whose turn it is every N hours "
         "until they act (default 48; 0 = off). An envelope's own interval wins.")
-    expiry_warning_days: int | None = Field(
+    expiry_warning_days: StrictInt | None = Field(
         None, ge=0, le=30, description="Email the recipients whose turn it is, and the "
         "sender, N days before an envelope expires (default 3; 0 = off).")
 

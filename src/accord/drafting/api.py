@@ -8,7 +8,7 @@ import binascii
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 
 from accord.drafting import services
 from accord.envelopes import services as envelopes
@@ -63,7 +63,7 @@ class RoleIn(Strict):
                      "`[[signature:customer]]`.")
     name: str = Field(min_length=1, max_length=200)
     type: Literal["signer", "approver", "cc"] = "signer"
-    routing_order: int = Field(1, ge=1, le=100)
+    routing_order: StrictInt = Field(1, ge=1, le=100)
     auth: Literal["email_link"] = "email_link"
     default_recipient: DefaultRecipientIn | None = Field(
         None, description="Who a routing rule's `add_recipient` brings in for this role when "
@@ -73,15 +73,15 @@ class RoleIn(Strict):
 class PdfFieldIn(Strict):
     role: str = Field(min_length=1, max_length=40, description="The role that fills it.")
     kind: FieldKind
-    page: int | None = Field(None, ge=1)
-    x: float | None = Field(None, ge=0, description="Points from the page's left edge.")
-    y: float | None = Field(None, ge=0, description="Points from the page's top edge.")
-    width: float | None = Field(None, gt=0, le=2000)
-    height: float | None = Field(None, gt=0, le=2000)
+    page: StrictInt | None = Field(None, ge=1)
+    x: StrictFloat | None = Field(None, ge=0, description="Points from the page's left edge.")
+    y: StrictFloat | None = Field(None, ge=0, description="Points from the page's top edge.")
+    width: StrictFloat | None = Field(None, gt=0, le=2000)
+    height: StrictFloat | None = Field(None, gt=0, le=2000)
     anchor: str | None = Field(None, min_length=1, max_length=200)
-    anchor_x_offset: float = Field(0, ge=-2000, le=2000)
-    anchor_y_offset: float = Field(0, ge=-2000, le=2000)
-    required: bool = True
+    anchor_x_offset: StrictFloat = Field(0, ge=-2000, le=2000)
+    anchor_y_offset: StrictFloat = Field(0, ge=-2000, le=2000)
+    required: StrictBool = True
     label: str = Field("", max_length=200)
 
 
@@ -135,7 +135,7 @@ class RecipientFor(Strict):
 
 class FromTemplateIn(Strict):
     template_key: str = Field(min_length=1, max_length=80)
-    version: int | None = Field(None, ge=1, description="Default: the latest published.")
+    version: StrictInt | None = Field(None, ge=1, description="Default: the latest published.")
     data: JSONObject = Field(default_factory=dict, description="Variable values (nested or "
                              "dotted keys); they win over prefill.")
     recipients: dict[str, RecipientFor] = Field(description="One recipient per template "
@@ -149,8 +149,8 @@ class FromTemplateIn(Strict):
     subject: str | None = Field(None, min_length=1, max_length=300, description="Default: "
                                 "the template's name.")
     message: str = Field("", max_length=5000)
-    expires_in_days: int = Field(120, ge=1, le=365)
-    send: bool = Field(False, description="Send at once instead of keeping a draft.")
+    expires_in_days: StrictInt = Field(120, ge=1, le=365)
+    send: StrictBool = Field(False, description="Send at once instead of keeping a draft.")
 
 
 # -- helpers -------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import binascii
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 
 from accord.documents import services as documents
 from accord.envelopes import lifecycle, services
@@ -51,7 +51,7 @@ class RecipientIn(Strict):
     name: str = Field(min_length=1, max_length=200)
     email: str = Field(min_length=3, max_length=320)
     role: RecipientRole = Field(RecipientRole.SIGNER, description="signer, approver or cc.")
-    routing_order: int = Field(1, ge=1, le=100, description="Equal orders act in parallel; "
+    routing_order: StrictInt = Field(1, ge=1, le=100, description="Equal orders act in parallel; "
                                "the next order starts when the previous one is done.")
     auth: list[AuthFactor] = Field(
         default_factory=list, max_length=4,
@@ -90,19 +90,19 @@ RULES_EXAMPLE = [{
 
 
 class FieldIn(Strict):
-    recipient: int = Field(ge=0, description="Index into `recipients`.")
+    recipient: StrictInt = Field(ge=0, description="Index into `recipients`.")
     kind: FieldKind
-    document: int = Field(0, ge=0, description="Index into `documents`.")
-    page: int | None = Field(None, ge=1, description="1-based page (with x and y).")
-    x: float | None = Field(None, ge=0, description="Points from the page's left edge.")
-    y: float | None = Field(None, ge=0, description="Points from the page's top edge.")
-    width: float | None = Field(None, gt=0, le=2000)
-    height: float | None = Field(None, gt=0, le=2000)
+    document: StrictInt = Field(0, ge=0, description="Index into `documents`.")
+    page: StrictInt | None = Field(None, ge=1, description="1-based page (with x and y).")
+    x: StrictFloat | None = Field(None, ge=0, description="Points from the page's left edge.")
+    y: StrictFloat | None = Field(None, ge=0, description="Points from the page's top edge.")
+    width: StrictFloat | None = Field(None, gt=0, le=2000)
+    height: StrictFloat | None = Field(None, gt=0, le=2000)
     anchor: str | None = Field(None, min_length=1, max_length=200, description="Place the "
                                "field at every occurrence of this text (instead of x/y).")
-    anchor_x_offset: float = Field(0, ge=-2000, le=2000)
-    anchor_y_offset: float = Field(0, ge=-2000, le=2000, description="Positive moves down.")
-    required: bool = True
+    anchor_x_offset: StrictFloat = Field(0, ge=-2000, le=2000)
+    anchor_y_offset: StrictFloat = Field(0, ge=-2000, le=2000, description="Positive moves down.")
+    required: StrictBool = True
     label: str = Field("", max_length=200)
 
 
@@ -118,13 +118,13 @@ class EnvelopeIn(Strict):
     data: dict[str, Any] = Field(default_factory=dict, description="The envelope data the "
                                  "`rules` read (`var` paths), e.g. `{\"contract_value\": "
                                  "60000}`. Only the values the rules read are kept.")
-    expires_in_days: int = Field(120, ge=1, le=365)
-    send: bool = Field(False, description="Send at once instead of keeping a draft.")
-    reminder_interval_hours: int | None = Field(
+    expires_in_days: StrictInt = Field(120, ge=1, le=365)
+    send: StrictBool = Field(False, description="Send at once instead of keeping a draft.")
+    reminder_interval_hours: StrictInt | None = Field(
         None, ge=0, le=720, description="Remind each recipient whose turn it is every N "
         "hours until they act; 0 = no reminders; omitted = the organisation's setting "
         "(default 48).")
-    allow_delegation: bool = Field(False, description="Signers and approvers may hand their "
+    allow_delegation: StrictBool = Field(False, description="Signers and approvers may hand their "
                                    "part to someone else from the signing page.")
 
 
@@ -147,7 +147,7 @@ class ReassignIn(Strict):
 
 
 class RemindersIn(Strict):
-    interval_hours: int | None = Field(ge=0, le=720, description="Hours between reminders "
+    interval_hours: StrictInt | None = Field(ge=0, le=720, description="Hours between reminders "
                                        "for this envelope; 0 = none; null = follow the "
                                        "organisation's setting.")
 

@@ -1,0 +1,67 @@
+"""The OpenAPI document: every /api operation documents the error answers every route can
+give (malformed body, authentication, permission, unknown object, validation, conflict,
+rate limit), so clients and schema checkers see the whole contract, not just the happy
+path. Operation-specific descriptions already present are kept."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {
+        "type": "object",
+        "required": ["code", "message"],
+        "properties": {"code": {"type": "string", "description": "stable machine-readable code"},
+                       "message": {"type": "string"},
+                       "details": {"description": "per-field problems, when there are any"}},
+    }},
+}
+DESCRIPTIONS = {
+    "400": "The body cannot be parsed (`invalid_body`).",
+    "401": "No or invalid credentials (`unauthenticated`).",
+    "403": "The credentials lack the permission or scope (`forbidden`).",
+    "404": "No such object in the caller's organisation (`not_found`).",
+    "409": "The object's state does not allow this (`conflict` and more specific codes).",
+    "413": "The body is too large.",
+    "422": "The request is not valid: every problem is listed in `details`.",
+    "429": "Rate limited: retry after the `Retry-After` header's seconds.",
+}
+
+
+def _error_response(code: str) -> dict[str, Any]:
+    return {"description": DESCRIPTIONS[code],
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def install(app: FastAPI) -> None:
+    """Replace ``app.openapi`` with one that adds the shared error answers."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(title=app.title, version=app.version,
+                             description=app.description, routes=app.routes)
+        schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+        for path, item in schema.get("paths", {}).items():
+            if not path.startswith("/api/"):
+                continue
+            for method, op in item.items():
+                responses = op.setdefault("responses", {})
+                codes = ["401", "403", "422", "429"]
+                if "{" in path:
+                    codes.append("404")
+                if "requestBody" in op:
+                    codes += ["400", "413"]
+                if method != "get":
+                    codes.append("409")
+                for code in codes:
+                    responses.setdefault(code, _error_response(code))
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
