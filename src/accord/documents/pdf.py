@@ -9,8 +9,10 @@ unrotated page with a MediaBox at the origin this is plain PDF user space.
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import io
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -125,8 +127,28 @@ def _read(data: bytes) -> PdfReader:
         raise DocumentError("document_not_pdf", f"The PDF could not be read: {exc}") from exc
 
 
+_INSPECTED: OrderedDict[tuple[str, int, int], PdfInfo] = OrderedDict()
+_INSPECTED_LOCK = threading.Lock()
+
+
 def inspect_pdf(data: bytes, *, max_bytes: int, max_pages: int) -> PdfInfo:
-    """Validate an uploaded PDF and describe its pages; raise DocumentError if refused."""
+    """Validate an uploaded PDF and describe its pages; raise DocumentError if refused.
+    The last accepted documents are remembered by hash (bulk send makes many envelopes of
+    one document)."""
+    key = (hashlib.sha256(data).hexdigest(), max_bytes, max_pages)
+    with _INSPECTED_LOCK:
+        hit = _INSPECTED.get(key)
+    if hit is not None:
+        return PdfInfo(hit.page_count, list(hit.page_sizes))
+    info = _inspect_pdf(data, max_bytes=max_bytes, max_pages=max_pages)
+    with _INSPECTED_LOCK:
+        _INSPECTED[key] = info
+        while len(_INSPECTED) > 32:
+            _INSPECTED.popitem(last=False)
+    return PdfInfo(info.page_count, list(info.page_sizes))
+
+
+def _inspect_pdf(data: bytes, *, max_bytes: int, max_pages: int) -> PdfInfo:
     if len(data) > max_bytes:
         raise DocumentError(
             "document_too_large",
