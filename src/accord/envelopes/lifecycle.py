@@ -44,7 +44,6 @@ from accord.envelopes.services import (
     commit_or_conflict,
     expire_due,
     load,
-    lock,
     notify,
     recipients_of,
     sender_email,
@@ -220,6 +219,13 @@ def _remind(rt: Runtime, session: Session, env: Envelope, rec: Recipient, *, now
     return True
 
 
+def _lock_or_skip(rt: Runtime, session: Session, envelope_id: str) -> Envelope | None:
+    """Lock the envelope for a sweep; on PostgreSQL skip one another transaction holds
+    (its holder - another sweeper, or a signer - finishes first; a next pass sees it)."""
+    query = select(Envelope).where(Envelope.id == envelope_id)
+    return session.scalar(query.with_for_update(skip_locked=rt.db.is_postgres))
+
+
 def send_reminder(rt: Runtime, recipient_id: str) -> bool:
     """Send one due reminder (the sweep). False when it is no longer due: the recipient
     acted, the envelope left ``sent``, or another worker sent it first."""
@@ -227,7 +233,7 @@ def send_reminder(rt: Runtime, recipient_id: str) -> bool:
     with rt.db.uow() as uow:
         s = uow.session
         env_id = s.scalar(select(Recipient.envelope_id).where(Recipient.id == recipient_id))
-        env = lock(s, env_id) if env_id else None
+        env = _lock_or_skip(rt, s, env_id) if env_id else None
         rec = s.get(Recipient, recipient_id, populate_existing=True) if env else None
         if env is None or rec is None or not _turn(env, rec):
             return False
@@ -302,7 +308,7 @@ def warn_expiring(rt: Runtime, *, limit: int = BATCH) -> int:
 def _warn(rt: Runtime, envelope_id: str, now: datetime) -> bool:
     with rt.db.uow() as uow:
         s = uow.session
-        env = lock(s, envelope_id)
+        env = _lock_or_skip(rt, s, envelope_id)
         if env is None or env.status != EnvelopeStatus.SENT.value:
             return False
         days = _org(s, env.org_id)[1]
