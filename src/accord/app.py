@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from accord import __version__
 from accord.errors import AccordError
 from accord.runtime import Runtime
+from accord.web.idempotency import Idempotency
 from accord.web.openapi import install as install_openapi
 from accord.web.ratelimit import RateLimit
 from accord.web.security import SecurityHeaders
@@ -102,6 +103,7 @@ def create_app(rt: Runtime) -> FastAPI:  # noqa: PLR0915 - one import + mount pe
                   lifespan=lifespan, docs_url="/docs", openapi_url="/openapi.json")
     app.state.rt = rt
     install_openapi(app)
+    app.add_middleware(Idempotency, runtime=lambda: rt)  # inside the rate limit
     app.add_middleware(RateLimit, settings=lambda: rt.settings)
     app.add_middleware(SecurityHeaders)
 

@@ -9,6 +9,7 @@ from accord.documents import models as documents_models
 from accord.drafting import models as drafting_models
 from accord.envelopes import models as envelopes_models
 from accord.signing import models as signing_models
+from accord.web import models as web_models
 
 __all__ = [
     "accounts_models",
@@ -19,5 +20,6 @@ __all__ = [
     "drafting_models",
     "envelopes_models",
     "signing_models",
+    "web_models",
     "webhooks_models",
 ]

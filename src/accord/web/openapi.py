@@ -33,6 +33,17 @@ DESCRIPTIONS = {
 }
 
 
+IDEMPOTENCY_KEY: dict[str, Any] = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "description": "Makes a retry safe (Stripe's semantics): the first answer is replayed "
+                   "for 24 hours with `Idempotent-Replayed: true`; the same key with a "
+                   "different request is a 422 `idempotency_key_reused`; while the first "
+                   "runs, 409 `idempotency_key_in_use`. 1-255 printable ASCII characters.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255,
+               "pattern": "^[\\x21-\\x7e]+$"},
+}
+
+
 def _error_response(code: str) -> dict[str, Any]:
     return {"description": DESCRIPTIONS[code],
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
@@ -61,6 +72,8 @@ def install(app: FastAPI) -> None:
                     codes.append("409")
                 for code in codes:
                     responses.setdefault(code, _error_response(code))
+                if method == "post":
+                    op.setdefault("parameters", []).append(IDEMPOTENCY_KEY)
         app.openapi_schema = schema
         return schema
 
