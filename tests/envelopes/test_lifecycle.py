@@ -248,3 +248,24 @@ def test_expiry_warning_follows_the_organisation(rt: Runtime, clock: Clock) -> N
     admin.update_settings(rt, admin_m.principal, expiry_warning_days=7)
     assert lifecycle.warn_expiring(rt) == 1
     assert lifecycle.get_lifecycle(rt, admin_m.principal, env.id).expiry_warning_days == 7
+
+
+def test_background_loop_sweeps_until_stopped(rt: Runtime, clock: Clock) -> None:
+    """The loop ``accord serve`` and ``accord worker`` run in a thread."""
+    clock.freeze(T0)
+    m = member(rt)
+    env = _sent(rt, m)
+    clock.advance(hours=48)
+    stop = threading.Event()
+    thread = threading.Thread(target=lifecycle.run_sweeps, args=(rt, stop, 0.05))
+    thread.start()
+    try:
+        for _ in range(200):
+            if _tags(rt, env.id, "recipient:reminded"):
+                break
+            stop.wait(0.05)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert len(_tags(rt, env.id, "recipient:reminded")) == 1

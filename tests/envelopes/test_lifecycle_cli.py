@@ -90,3 +90,19 @@ def test_identity_and_errors(rt: Runtime, runner: CliRunner) -> None:
     assert r.exit_code == 2 and "recipient_not_found" in r.output
     r = runner.invoke(accord_app, ["envelopes", "list", "--as", m.email])  # mounted
     assert r.exit_code == 0 and env.id in r.output
+
+
+def test_worker_once_runs_the_sweep(rt: Runtime, runner: CliRunner,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from accord.delivery.services import list_mailbox
+
+    monkeypatch.setattr("accord.cli.out", Console(width=250))
+    m = member(rt)
+    env = _sent(rt, m)
+    rt.clock.advance(hours=48)  # type: ignore[attr-defined]
+    r = runner.invoke(accord_app, ["worker", "--once"])
+    assert r.exit_code == 0, r.output
+    assert "reminded 1" in r.output
+    assert "recipient:reminded" in _tags(rt, env.id)
+    assert [x.to_addr for x in list_mailbox(rt, m.org_id)
+            if x.subject.startswith("Reminder:")] == ["ann@customer.example"]
