@@ -11,7 +11,7 @@
 * Answers given before anything ran (400, 401, 403, 422, 429) and server errors are not
   stored: the key is released so that a corrected request can use it.
 * Answers carrying a secret shown once (API keys, webhook signing secrets, a new user's
-  set-password link) are not stored: a retry gets a 409 ``idempotency_key_used`` instead
+  initial password) are not stored: a retry gets a 409 ``idempotency_key_used`` instead
   of the secret a second time. The object was created exactly once all the same.
 """
 
