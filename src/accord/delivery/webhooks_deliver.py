@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from accord.accounts.services import user_email
 from accord.delivery.errors import DeliveryError, PermanentFailure
@@ -86,6 +87,8 @@ def record_attempt(rt: Runtime, job: _Job, outcome: Outcome, now: datetime) -> N
     endpoint (and email its owner) when it has failed for more than five days."""
     with rt.db.uow() as uow:
         s = uow.session
+        if s.get(WebhookMessage, job.message_id) is None:
+            return  # deleted with its endpoint while this attempt ran
         s.add(WebhookAttempt(
             org_id=job.org_id, message_id=job.message_id, endpoint_id=job.endpoint_id,
             attempted_at=now, ok=outcome.ok, status_code=outcome.status_code,
@@ -103,7 +106,7 @@ def record_attempt(rt: Runtime, job: _Job, outcome: Outcome, now: datetime) -> N
         uow.commit()
 
 
-def _disable(s: Any, ep: WebhookEndpoint, now: datetime) -> None:
+def _disable(s: Session, ep: WebhookEndpoint, now: datetime) -> None:
     days = DISABLE_AFTER.days
     ep.enabled, ep.disabled_at = False, now
     ep.disabled_reason = (f"no successful delivery for more than {days} days "
