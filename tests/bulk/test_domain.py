@@ -47,8 +47,8 @@ def test_unknown_and_duplicate_columns_are_all_listed() -> None:
 
 
 def test_mapping_renames_and_ignores_columns() -> None:
-    data = ("Company,Who,Mail,Phone,CC,CC mail,Internal\n"
-            "Acme,Ann,ann@acme.example,+15550100123,Carl,carl@x.example,ignore me\n").encode()
+    data = (b"Company,Who,Mail,Phone,CC,CC mail,Internal\n"
+            b"Acme,Ann,ann@acme.example,+15550100123,Carl,carl@x.example,ignore me\n")
     table = domain.parse(data, SHAPE, {
         "Company": "customer.legal_name", "Who": "recipient.customer.name",
         "Mail": "recipient.customer.email", "Phone": "recipient.customer.phone",

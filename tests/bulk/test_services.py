@@ -10,7 +10,7 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-import accord.bulk.tasks  # noqa: F401 - registers bulk:rows
+import accord.bulk.tasks
 import accord.signing.tasks  # noqa: F401 - registers the signing-request email
 from accord.bulk import services
 from accord.bulk.models import BulkBatch, BulkRow

@@ -7,6 +7,8 @@ import binascii
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from accord.bulk import services
@@ -73,15 +75,15 @@ def dry_run(body: BulkIn, rt: Rt, principal: CanUseTemplates) -> services.DryRun
                          "valid row (rendered and sent by the workers); invalid rows are "
                          "kept with their problems for the results. Idempotent: see "
                          "`Idempotency-Key`. 422 `no_valid_rows` when no row can be sent.")
-def submit(body: SubmitIn, rt: Rt, principal: CanUseTemplates, response: Response,
-           idempotency_key: IdempotencyKey = None) -> services.BatchView:
+def submit(body: SubmitIn, rt: Rt, principal: CanUseTemplates,
+           idempotency_key: IdempotencyKey = None) -> Any:
     out = services.submit(rt, principal, template_key=body.template_key,
                           version=body.version, data=_csv(body), file_name=body.file_name,
                           mapping=body.mapping, subject=body.subject, message=body.message,
                           expires_in_days=body.expires_in_days,
                           idempotency_key=idempotency_key)
-    if not out.created:
-        response.status_code = 200
+    if not out.created:  # the stored batch, unchanged
+        return JSONResponse(jsonable_encoder(out.batch), status_code=200)
     return out.batch
 
 

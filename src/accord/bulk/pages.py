@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -26,9 +27,10 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 NAV = "bulk"
 
 
-async def _posted_form(request: Request) -> FormData:
+async def _posted_form(request: Request) -> AsyncIterator[FormData]:
     # the CSV travels back in a hidden field from the report to "Send"
-    return await request.form(max_part_size=2 * services.MAX_BYTES)
+    async with request.form(max_part_size=2 * services.MAX_BYTES) as form:
+        yield form
 
 
 PostedForm = Annotated[FormData, Depends(_posted_form)]
