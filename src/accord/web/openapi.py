@@ -22,7 +22,8 @@ ERROR_SCHEMA: dict[str, Any] = {
     }},
 }
 DESCRIPTIONS = {
-    "400": "The body cannot be parsed (`invalid_body`).",
+    "400": "The body cannot be parsed (`invalid_body`), or the Idempotency-Key header is "
+           "malformed (`invalid_idempotency_key`).",
     "401": "No or invalid credentials (`unauthenticated`).",
     "403": "The credentials lack the permission or scope (`forbidden`).",
     "404": "No such object in the caller's organisation (`not_found`).",
@@ -67,7 +68,9 @@ def install(app: FastAPI) -> None:
                 if "{" in path:
                     codes.append("404")
                 if "requestBody" in op:
-                    codes += ["400", "413"]
+                    codes.append("413")
+                if "requestBody" in op or method == "post":  # body or Idempotency-Key
+                    codes.append("400")
                 if method != "get":
                     codes.append("409")
                 for code in codes:
