@@ -129,3 +129,24 @@ def sign(client: TestClient, link: str, *, name: str, values: dict[str, str] | N
             "intent": "yes"}
     data.update(values or {})
     return client.post("/sign/finish", data=data, headers={"user-agent": ua})
+
+
+def sent_envelope(rt: Runtime, m: Member, subject: str = "Agreement") -> Any:
+    """A sent two-signer envelope (Ann, then Bob) made through the services."""
+    from accord.envelopes import services
+
+    env_id = services.create(
+        rt, m.principal, subject=subject,
+        documents=[services.DocumentInput("a.pdf", pdf())],
+        recipients=[services.RecipientInput("Ann", "ann@customer.example"),
+                    services.RecipientInput("Bob", "bob@provider.example", routing_order=2)],
+        fields=[])
+    return services.send(rt, m.principal, env_id)
+
+
+def audit_tags(rt: Runtime, envelope_id: str) -> list[str]:
+    """The envelope's audit tags, in order."""
+    from accord.audit import services as audit
+
+    with rt.db.uow() as uow:
+        return [str(e["tag"]) for e in audit.events(uow.session, envelope_id)]

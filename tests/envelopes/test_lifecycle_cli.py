@@ -6,12 +6,11 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from accord.audit import services as audit
 from accord.cli import app as accord_app
 from accord.envelopes import services
 from accord.envelopes.cli import app
 from accord.runtime import Runtime
-from tests.factories import Member, member, pdf
+from tests.factories import Member, audit_tags, member, sent_envelope
 
 
 @pytest.fixture
@@ -23,18 +22,11 @@ def runner(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
 
 
 def _sent(rt: Runtime, m: Member) -> services.EnvelopeView:
-    env_id = services.create(
-        rt, m.principal, subject="CLI agreement",
-        documents=[services.DocumentInput("a.pdf", pdf())],
-        recipients=[services.RecipientInput("Ann", "ann@customer.example"),
-                    services.RecipientInput("Bob", "bob@provider.example", routing_order=2)],
-        fields=[])
-    return services.send(rt, m.principal, env_id)
+    return sent_envelope(rt, m, "CLI agreement")  # type: ignore[no-any-return]
 
 
 def _tags(rt: Runtime, env_id: str) -> list[str]:
-    with rt.db.uow() as uow:
-        return [str(e["tag"]) for e in audit.events(uow.session, env_id)]
+    return audit_tags(rt, env_id)
 
 
 def test_every_command(rt: Runtime, runner: CliRunner) -> None:

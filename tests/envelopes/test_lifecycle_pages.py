@@ -5,26 +5,18 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from accord.audit import services as audit
 from accord.envelopes import services
 from accord.runtime import Runtime
-from tests.factories import Member, member, pdf
+from tests.factories import Member, audit_tags, member, sent_envelope
 from tests.web.conftest import client, csrf_of, login  # noqa: F401 - fixtures
 
 
 def _sent(rt: Runtime, m: Member) -> services.EnvelopeView:
-    env_id = services.create(
-        rt, m.principal, subject="Console agreement",
-        documents=[services.DocumentInput("a.pdf", pdf())],
-        recipients=[services.RecipientInput("Ann", "ann@customer.example"),
-                    services.RecipientInput("Bob", "bob@provider.example", routing_order=2)],
-        fields=[])
-    return services.send(rt, m.principal, env_id)
+    return sent_envelope(rt, m, "Console agreement")  # type: ignore[no-any-return]
 
 
 def _tags(rt: Runtime, env_id: str) -> list[str]:
-    with rt.db.uow() as uow:
-        return [str(e["tag"]) for e in audit.events(uow.session, env_id)]
+    return audit_tags(rt, env_id)
 
 
 def test_recipient_actions(rt: Runtime, client: TestClient) -> None:  # noqa: F811
