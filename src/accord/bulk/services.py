@@ -34,7 +34,8 @@ from accord.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from accord.runtime import Runtime
 
 TASK = "bulk:rows"
-CHUNK = 20  # rows per outbox row: small enough to spread over workers, few enough to queue
+CHUNK = 5  # rows per outbox row: workers claim up to 20 outbox rows at once, so chunks stay
+# small enough that the work of a batch spreads over every worker
 MAX_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 50_000
 PENDING, DONE, FAILED, INVALID = "pending", "done", "failed", "invalid"
@@ -236,7 +237,7 @@ def submit(rt: Runtime, principal: Principal, *, template_key: str,
             if found is None:
                 raise
             return Submitted(_view(s, found), created=False)
-        s.execute(insert(BulkRow), checked.rows)
+        s.execute(insert(BulkRow), checked.rows)  # one executemany (pipelined)
         for first, last in _chunks(checked.rows):
             enqueue(s, kind=TASK, payload={"batch_id": batch_id, "first": first,
                                            "last": last}, now=now, org_id=principal.org_id)
