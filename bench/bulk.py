@@ -176,7 +176,7 @@ def main() -> int:
     parser.add_argument("--e2e-rows", type=int, default=None, help="rows sent end to end")
     args = parser.parse_args()
     accept_rows = args.rows or (2000 if args.quick else 10_000)
-    e2e_rows = args.e2e_rows or (120 if args.quick else 600)
+    e2e_rows = args.e2e_rows or (40 if args.quick else 600)
 
     name = f"accord_bench_bulk_{os.getpid()}"
     _admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

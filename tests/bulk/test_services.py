@@ -75,7 +75,7 @@ def test_submit_twice_makes_one_batch(rt: Runtime) -> None:
                         idempotency_key="k-1")
     assert exc.value.code == "idempotency_key_reused"
     assert _count(rt, BulkBatch) == 2 and _count(rt, BulkRow) == 8
-    assert _count(rt, OutboxMessage, OutboxMessage.kind == services.TASK) == 2
+    assert _count(rt, OutboxMessage, OutboxMessage.kind == services.TASK) == 8  # 1 row each
 
 
 def test_concurrent_submits_make_one_batch(rt: Runtime) -> None:

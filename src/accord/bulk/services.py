@@ -1,7 +1,7 @@
 """Bulk send use cases: check a CSV (dry run), submit it, follow a batch, get its results.
 
 Submitting validates every row in one pass (no rendering), stores the batch and all its
-rows with one bulk INSERT and queues the work in chunks of ``CHUNK`` rows (outbox rows of
+rows with one bulk INSERT and queues the work in chunks (``chunk_size``; outbox rows of
 kind ``bulk:rows``), all in one transaction. A batch is identified by the client's
 ``Idempotency-Key`` or else by the SHA-256 of organisation, template version, mapping and
 file; a unique constraint makes a resubmission, a retry or a concurrent submission return
@@ -34,8 +34,17 @@ from accord.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from accord.runtime import Runtime
 
 TASK = "bulk:rows"
-CHUNK = 5  # rows per outbox row: workers claim up to 20 outbox rows at once, so chunks stay
-# small enough that the work of a batch spreads over every worker
+# Rows per outbox row. A worker claims up to 20 outbox rows at a time, so a claim holds
+# 20 chunks: chunks are sized so that a batch makes ~400 or more of them (at least 20
+# claims), which keeps every worker busy until the end, and at most 25 rows (10,000 rows
+# are queued as 400 outbox rows).
+MIN_CHUNKS, MAX_CHUNK = 400, 25
+
+
+def chunk_size(valid_rows: int) -> int:
+    return max(1, min(MAX_CHUNK, valid_rows // MIN_CHUNKS))
+
+
 MAX_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 50_000
 PENDING, DONE, FAILED, INVALID = "pending", "done", "failed", "invalid"
@@ -185,8 +194,9 @@ def _existing(s: Session, org_id: str, key: str, digest: str) -> BulkBatch | Non
 
 def _chunks(rows: Sequence[Mapping[str, Any]]) -> Iterator[tuple[int, int]]:
     pending = [r["row_number"] for r in rows if r["status"] == PENDING]
-    for i in range(0, len(pending), CHUNK):
-        part = pending[i:i + CHUNK]
+    size = chunk_size(len(pending))
+    for i in range(0, len(pending), size):
+        part = pending[i:i + size]
         yield part[0], part[-1]
 
 
