@@ -24,10 +24,11 @@ class BulkIn(BaseModel):
 
     template_key: str = Field(min_length=1, max_length=80)
     version: int | None = Field(None, ge=1, description="Default: the latest published.")
-    csv_base64: str = Field(min_length=1, description="The CSV file (UTF-8, header row), "
-                            "base64-encoded. Columns are template variables "
+    csv_base64: str = Field(min_length=1, max_length=28_000_000, description="The CSV "
+                            "file (UTF-8, header row), base64-encoded. Columns are template "
+                            "variables "
                             "(`customer.legal_name`) or recipients "
-                            "(`recipient.<role>.name|email|phone`).")
+                            "(`recipient.<role>.name|email|phone`). At most 20 MiB.")
     file_name: str = Field("batch.csv", min_length=1, max_length=300)
     mapping: dict[str, str] = Field(default_factory=dict, description="Rename columns: "
                                     "`{\"CSV header\": \"target\"}`; an empty target "

@@ -18,7 +18,7 @@ from accord.accounts.domain import Permission
 from accord.accounts.pages import Console, ConsoleUser
 from accord.bulk import services
 from accord.drafting import services as drafting
-from accord.errors import AccordError, InvalidInput
+from accord.errors import AccordError, InvalidInput, PayloadTooLarge
 from accord.runtime import Runtime
 from accord.web.deps import Rt
 from accord.web.templating import render
@@ -81,6 +81,8 @@ async def bulk_check(request: Request, rt: Rt, console: ConsoleUser,
     try:
         if not isinstance(upload, UploadFile):
             raise InvalidInput("choose a CSV file", code="csv_missing")
+        if (upload.size or 0) > services.MAX_BYTES:
+            raise PayloadTooLarge("the file is larger than 20 MiB", code="csv_too_large")
         data = await upload.read()
         mapping = _mapping(form)
         report = services.dry_run(rt, console.principal, template_key=key, data=data,
