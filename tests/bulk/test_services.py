@@ -160,3 +160,28 @@ def test_batches_are_the_senders_and_the_organisations(rt: Runtime) -> None:
     with pytest.raises(AccordError) as exc:
         services.submit(rt, compliance.principal, template_key="notice", data=csv_rows(1))
     assert exc.value.status == 403
+
+
+def test_finishing_emits_one_webhook_event(rt: Runtime) -> None:
+    from accord.bulk.tasks import process_rows
+    from accord.delivery import webhooks
+    from accord.delivery.webhooks_models import WebhookMessage
+
+    admin = member(rt, role="admin")
+    publish_notice(rt, admin.principal)
+    webhooks.create_endpoint(rt, admin.principal, url="https://hooks.example.com/accord",
+                             event_types=["bulk_batch.finished"])
+    batch = services.submit(rt, admin.principal, template_key="notice",
+                            data=csv_rows(3, distinct=False)).batch
+    with rt.db.uow() as uow:  # run the chunks here: the worker would post to the hook
+        chunks = [dict(m.payload) for m in uow.session.scalars(
+            select(OutboxMessage).where(OutboxMessage.kind == services.TASK))]
+    for payload in chunks + chunks:  # twice: still one event
+        process_rows(rt, payload)
+    with rt.db.uow() as uow:
+        events = uow.session.scalars(select(WebhookMessage).where(
+            WebhookMessage.event_type == "bulk_batch.finished")).all()
+        assert len(events) == 1
+        data = events[0].payload["data"]
+    assert data["batch_id"] == batch.id and data["done_rows"] == 3
+    assert services.get(rt, admin.principal, batch.id).status == "finished"
