@@ -43,7 +43,7 @@ def linkify(text: str) -> Markup:
 
 def _page_number(value: str) -> int:
     try:
-        return max(1, int(value))
+        return min(max(1, int(value)), 10_000)  # a huge page would overflow the offset
     except ValueError:
         return 1
 

@@ -208,7 +208,7 @@ def create_envelope(body: EnvelopeIn, rt: Rt, principal: CanSend,
 def list_envelopes(rt: Rt, principal: CanRead,
                    status: Annotated[EnvelopeStatus | None, Query()] = None,
                    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-                   offset: Annotated[int, Query(ge=0)] = 0) -> services.Page:
+                   offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> services.Page:
     return services.list_envelopes(rt, principal, status=status.value if status else None,
                                    limit=limit, offset=offset)
 

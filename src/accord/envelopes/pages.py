@@ -263,7 +263,7 @@ def _int(value: str, default: int) -> int:
 def envelope_list(request: Request, rt: Rt, console: ConsoleUser,
                   status: Annotated[str, Query()] = "",
                   page: Annotated[str, Query()] = "1") -> HTMLResponse:
-    number = max(1, _int(page, 1))
+    number = min(max(1, _int(page, 1)), 10_000)  # a huge page would overflow the offset
     result = services.list_envelopes(rt, console.principal, status=status or None,
                                      limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE)
     pages = max(1, -(-result.total // PAGE_SIZE))
