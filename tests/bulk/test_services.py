@@ -185,3 +185,39 @@ def test_finishing_emits_one_webhook_event(rt: Runtime) -> None:
         data = events[0].payload["data"]
     assert data["batch_id"] == batch.id and data["done_rows"] == 3
     assert services.get(rt, admin.principal, batch.id).status == "finished"
+
+
+def test_routing_rules_of_the_template_apply_to_each_row(rt: Runtime) -> None:
+    """The shipped agreement: a fee over 50,000 adds the legal approver (its default
+    recipient); roles that rules add need no columns."""
+    from accord.drafting.services import seed_examples
+    from accord.envelopes.models import Recipient
+
+    admin = member(rt, role="admin")
+    seed_examples(rt, admin.org_id, publisher_user_id=admin.user_id)
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["customer.legal_name", "customer.address", "customer.contact_name",
+                     "customer.contact_email", "annual_fee", "effective_date", "end_date",
+                     "covered_products", "recipient.customer.name",
+                     "recipient.customer.email", "recipient.provider.name",
+                     "recipient.provider.email", "recipient.account_manager.name",
+                     "recipient.account_manager.email"])
+    for name, fee in (("Small Co", "1200.00"), ("Big Co", "60000.00")):
+        writer.writerow([name, "1 Main St", "Gail", "gail@x.example", fee, "2026-01-01",
+                         "2027-01-01", '[{"product": "Desk", "seats": 5}]', "Gail",
+                         f"gail@{name[:3].lower()}.example", "Pat", "pat@provider.example",
+                         "Ann", "ann@provider.example"])
+    batch = services.submit(rt, admin.principal, template_key="support-services-agreement",
+                            data=buf.getvalue().encode()).batch
+    assert batch.invalid_rows == 0
+    drain(rt)
+    assert services.get(rt, admin.principal, batch.id).done_rows == 2
+    with rt.db.uow() as uow:
+        emails = {e: set(uow.session.scalars(select(Recipient.email).where(
+            Recipient.envelope_id == e)))
+            for e in uow.session.scalars(select(BulkRow.envelope_id).order_by(
+                BulkRow.row_number))}
+    small, big = emails.values()
+    assert "legal@brightline.example" not in small
+    assert "legal@brightline.example" in big

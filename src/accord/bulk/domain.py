@@ -78,6 +78,7 @@ class Shape:
     list_variables: frozenset[str]
     roles: tuple[str, ...]
     phone_roles: frozenset[str] = frozenset()
+    optional_roles: frozenset[str] = frozenset()  # added by routing rules: may be blank
 
 
 @dataclass
@@ -154,7 +155,8 @@ def _targets(header: Sequence[str], shape: Shape,
                          f"{role!r} (recipient.{role}.{attr})",
                          column=f"recipient.{role}.{attr}")
                  for role in shape.roles for attr in ("name", "email")
-                 if f"recipient.{role}.{attr}" not in used]
+                 if f"recipient.{role}.{attr}" not in used
+                 and role not in shape.optional_roles]
     if problems:
         codes = {p.code for p in problems}
         code = codes.pop() if len(codes) == 1 else "csv_invalid"
@@ -231,10 +233,12 @@ def row_input(number: int, cells: Sequence[str], header: Sequence[str],
 def recipient_problems(number: int, recipients: Mapping[str, Mapping[str, str]],
                        shape: Shape, columns: Mapping[str, str]) -> list[Problem]:
     """Every role needs a name and a real-looking email (and a phone when its sign-in asks
-    for an SMS code)."""
+    for an SMS code); a role that routing rules add may be left blank altogether."""
     problems = []
     for role in shape.roles:
         given = recipients.get(role, {})
+        if role in shape.optional_roles and not given:
+            continue  # the role's default recipient, or routing rules leave it out
         wanted = ("name", "email", "phone") if role in shape.phone_roles else ("name", "email")
         for attr in wanted:
             column = columns.get(f"recipient.{role}.{attr}")

@@ -103,7 +103,8 @@ class _Checked:
 
 def _shape(p: Prepared) -> Shape:
     return Shape(variables=p.variable_names, list_variables=p.list_variables,
-                 roles=tuple(r.key for r in p.roles), phone_roles=p.phone_roles)
+                 roles=tuple(r.key for r in p.roles), phone_roles=p.phone_roles,
+                 optional_roles=p.optional_roles)
 
 
 def _csv_error(exc: CsvError) -> InvalidInput:

@@ -176,7 +176,8 @@ def process_rows(rt: Runtime, payload: dict[str, Any]) -> Email | None:
         if p is not None:
             shape = domain.Shape(variables=p.variable_names, list_variables=p.list_variables,
                                  roles=tuple(r.key for r in p.roles),
-                                 phone_roles=p.phone_roles)
+                                 phone_roles=p.phone_roles,
+                                 optional_roles=p.optional_roles)
             for row_id, number, cells in rows:
                 _one(rt, b, p, shape, row_id, number, list(cells))
     finish_if_done(rt, batch_id)

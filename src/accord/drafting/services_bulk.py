@@ -15,7 +15,7 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -24,6 +24,7 @@ from accord.accounts.domain import Permission
 from accord.accounts.services import Principal
 from accord.drafting import variables
 from accord.drafting.domain import Action, RoleSpec, VersionStatus, label, parse_roles
+from accord.drafting.render_values import to_json
 from accord.drafting.services_common import (
     latest_published,
     load_template,
@@ -32,7 +33,8 @@ from accord.drafting.services_common import (
     template_versions,
 )
 from accord.drafting.services_render import RenderPlan, plan_for, run
-from accord.drafting.services_use import _fields, _Ready, _recipient
+from accord.drafting.services_use import _fields, _given, _Ready, _recipient
+from accord.envelopes import routing
 from accord.envelopes import services as envelopes
 from accord.envelopes.services import TemplateRef
 from accord.errors import Conflict, NotFound
@@ -62,6 +64,8 @@ class Prepared:
     plan: RenderPlan | None  # None: a pdf template
     pdf_blob: str | None
     pdf_fields: tuple[Any, ...]
+    rules: tuple[Any, ...] = ()  # routing rules of the version
+    optional_roles: frozenset[str] = frozenset()  # roles that rules add: may be left out
 
     @property
     def variable_names(self) -> frozenset[str]:
@@ -96,13 +100,15 @@ def _read(rt: Runtime, s: Session, org_id: str, version_id: str) -> Prepared:
         raise Conflict(f"version {row.version} of {tpl.key!r} is {row.status}; only "
                        "published versions make envelopes", code="template_version_not_published")
     roles, _ = parse_roles(row.roles)
+    rules, _ = routing.parse_rules(row.rules or [])
     return Prepared(
         org_id=org_id, version_id=row.id, key=tpl.key, name=tpl.name, version=row.version,
         label=label(tpl.key, row.version), kind=tpl.kind,
         source_sha256=row.source_sha256 or "", pins=dict(row.pinned_clauses),
         specs=tuple(variables.parse_specs(row.variables)), roles=tuple(roles),
         plan=None if tpl.kind == "pdf" else plan_for(s, tpl, row), pdf_blob=row.pdf_blob,
-        pdf_fields=tuple(row.pdf_fields))
+        pdf_fields=tuple(row.pdf_fields), rules=tuple(row.rules or []),
+        optional_roles=frozenset(routing.added_roles(rules)))
 
 
 def published_version(rt: Runtime, principal: Principal, template_key: str,
@@ -177,18 +183,23 @@ def create_in(rt: Runtime, principal: Principal, session: Session, p: Prepared, 
               actor: envelopes.Actor | None = None) -> str:
     """Create and send the row's envelope in the caller's transaction (the caller
     commits, together with whatever marks the row done)."""
+    given = {k: v for k, v in recipients.items()  # blank: the role's default, if any
+             if k not in p.optional_roles or v.get("name") or v.get("email")}
     ready = _Ready(tpl_key=p.key, tpl_name=p.name, version_id=p.version_id,
                    version=p.version, source_sha256=p.source_sha256, pins=p.pins,
                    roles=list(p.roles), context=dict(context), plan=p.plan,
                    pdf=document if p.plan is None else None,
-                   pdf_fields=list(p.pdf_fields))
+                   pdf_fields=list(p.pdf_fields), rules=list(p.rules), recipients=given)
+    rules, _ = routing.parse_rules(list(p.rules))
     env_id = envelopes.create(
         rt, principal, subject=subject or p.name, message=message,
         documents=[envelopes.DocumentInput(f"{p.name}.pdf", document)],
-        recipients=[_recipient(r, recipients[r.key]) for r in p.roles],
+        recipients=[replace(_recipient(r, _given(r, given)), key=r.key) for r in p.roles],
         fields=_fields(ready, rendered_fields), expires_in_days=expires_in_days,
         actor=actor, envelope_id=envelope_id, session=session,
         template=TemplateRef(version_id=p.version_id, label=p.label, sha256=p.source_sha256,
-                             clauses=p.pins))
+                             clauses=p.pins),
+        rules=list(p.rules),
+        data=routing.pick(to_json(dict(context)), routing.variables_read(rules)))
     envelopes.send_in(rt, principal, session, env_id, actor=actor)
     return env_id
