@@ -477,3 +477,29 @@ def test_every_post_needs_the_csrf_token(rt: Runtime, app: FastAPI,
     assert token  # the session itself is fine
     ok(c.post("/console/templates/mutual-nda/versions/1/retire", data={"csrf_token": token},
               follow_redirects=False), 303)
+
+
+def test_legal_authors_routing_rules_in_the_console(rt: Runtime, app: FastAPI,
+                                                     org: tuple[Member, Member]) -> None:
+    legal, _agent = org
+    c = browser(app)
+    token = login(c, legal)
+    example = TemplateForm.example()
+    form = {"csrf_token": token, "key": "ruled-order", "name": "Ruled Order",
+            "kind": "markdown", "source": example.source, "variables": example.variables,
+            "roles": example.roles, "prefill": example.prefill,
+            "sample_data": example.sample_data,
+            "rules": '[{"id": "big", "description": "Big deals: the customer confirms by SMS",'
+                     ' "when": {"var": "annual_fee", "op": "gt", "value": 50000},'
+                     ' "then": [{"action": "require_auth", "role": "ghost",'
+                     ' "method": "sms_otp"}]}]'}
+    r = ok(c.post("/console/templates", data=form), 422)  # the role is not declared
+    assert 'id="t-rules-error"' in r.text and "nothing was saved" in r.text
+    assert "ruled-order" not in [t.key for t in services.list_templates(rt, legal.principal)]
+    role = TemplateForm.example().roles.split('"key": "')[1].split('"')[0]
+    form["rules"] = form["rules"].replace('"ghost"', f'"{role}"')
+    ok(c.post("/console/templates", data=form, follow_redirects=False), 303)
+    version = services.get_template_version(rt, legal.principal, "ruled-order", 1)
+    assert [rule["id"] for rule in version.rules] == ["big"]
+    edit = ok(c.get("/console/templates/ruled-order/edit"))
+    assert "Big deals: the customer confirms by SMS" in edit.text  # kept when editing

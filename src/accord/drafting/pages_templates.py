@@ -48,7 +48,8 @@ NOTICES = {
     "reject": "Sent back to draft.",
     "retire": "Retired: it can no longer be used for new envelopes.",
 }
-FIELDS = ("key", "name", "kind", "source", "variables", "roles", "prefill", "sample_data")
+FIELDS = ("key", "name", "kind", "source", "variables", "roles", "prefill", "sample_data",
+          "rules")
 
 EXAMPLE_SOURCE = """\
 # Service order
@@ -102,6 +103,7 @@ class TemplateForm:
     roles: str = "[]"
     prefill: str = "{}"
     sample_data: str = ""
+    rules: str = "[]"
 
     @classmethod
     def example(cls) -> TemplateForm:
@@ -113,7 +115,8 @@ class TemplateForm:
     def of(cls, v: services.TemplateVersionView, name: str) -> TemplateForm:
         return cls(key=v.key, name=name, kind=v.kind, source=v.source,
                    variables=compact_list(v.variables), roles=compact_list(v.roles),
-                   prefill=pretty(v.prefill), sample_data=pretty(v.sample_data))
+                   prefill=pretty(v.prefill), sample_data=pretty(v.sample_data),
+                   rules=pretty(v.rules) if v.rules else "[]")
 
     def parsed(self) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         """The JSON fields as values, and a problem for each that does not parse."""
@@ -121,7 +124,8 @@ class TemplateForm:
         out: dict[str, Any] = {}
         for name, label, expect, blank in (
                 ("variables", "Variables", list, []), ("roles", "Roles", list, []),
-                ("prefill", "Prefill", dict, {}), ("sample_data", "Sample data", dict, None)):
+                ("prefill", "Prefill", dict, {}), ("sample_data", "Sample data", dict, None),
+                ("rules", "Routing rules", list, [])):
             value, errs = parse_json(getattr(self, name), name, label, expect, blank=blank)
             out[name] = value
             problems += errs
@@ -190,10 +194,11 @@ def template_create(request: Request, rt: Rt, console: ConsoleUser, *,
                     variables: Annotated[str, Form()] = "",
                     roles: Annotated[str, Form()] = "",
                     prefill: Annotated[str, Form()] = "",
-                    sample_data: Annotated[str, Form()] = "") -> Response:
+                    sample_data: Annotated[str, Form()] = "",
+                    rules: Annotated[str, Form()] = "") -> Response:
     console.check_csrf(csrf_token)
     form = TemplateForm(key.strip(), name, kind, source, variables, roles, prefill,
-                        sample_data)
+                        sample_data, rules)
     values, problems = form.parsed()
     if kind not in KINDS:
         problems.append(("kind", "Choose Markdown or HTML"))
@@ -238,9 +243,11 @@ def template_edit(request: Request, rt: Rt, console: ConsoleUser, key: str, *,
                   variables: Annotated[str, Form()] = "",
                   roles: Annotated[str, Form()] = "",
                   prefill: Annotated[str, Form()] = "",
-                  sample_data: Annotated[str, Form()] = "") -> Response:
+                  sample_data: Annotated[str, Form()] = "",
+                  rules: Annotated[str, Form()] = "") -> Response:
     console.check_csrf(csrf_token)
-    form = TemplateForm(key, key, kind, source, variables, roles, prefill, sample_data)
+    form = TemplateForm(key, key, kind, source, variables, roles, prefill, sample_data,
+                        rules)
     values, problems = form.parsed()
     if problems:
         return _form_page(request, console, form, editing=True,
