@@ -85,3 +85,42 @@ def test_seed_list_show_preview_send(rt: Runtime, runner: CliRunner, tmp_path: P
     assert r.exit_code == 2 and "user_not_found" in r.output
     r = runner.invoke(app, ["publish", SSA, "--as", admin.email])
     assert r.exit_code == 2 and "version_not_publishable" in r.output
+
+
+def test_upload_submit_publish_from_a_folder(rt: Runtime, runner: CliRunner,
+                                             tmp_path: Path) -> None:
+    legal = member(rt, role="legal")
+    agent = member(rt, role="agent", org_id=legal.org_id)
+    folder = tmp_path / "work-order"
+    folder.mkdir()
+    meta = {"key": "work-order", "name": "Work order", "kind": "markdown",
+            "variables": [{"name": "fee", "type": "money", "currency": "USD"}],
+            "roles": [{"key": "customer", "name": "Customer"},
+                      {"key": "legal", "name": "Legal", "type": "approver",
+                       "default_recipient": {"name": "Legal", "email": "legal@x.example"}}],
+            "rules": [{"id": "big", "description": "Big orders need legal",
+                       "when": {"var": "fee", "op": "gt", "value": 50000},
+                       "then": [{"action": "add_recipient", "role": "legal",
+                                 "before": "customer"}]}]}
+    (folder / "template.json").write_text(json.dumps(meta))
+    (folder / "source.md").write_text("Fee {{ fee|money }}. [[signature:customer]]\n")
+    r = runner.invoke(app, ["upload", str(folder), "--as", agent.email])
+    assert r.exit_code == 2  # agents do not author
+    r = runner.invoke(app, ["upload", str(folder), "--as", legal.email])
+    assert r.exit_code == 0 and "created work-order v1" in r.output, r.output
+    for command in ("submit", "publish"):
+        r = runner.invoke(app, [command, "work-order", "--as", legal.email])
+        assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["show", "work-order", "--as", agent.email])
+    assert r.exit_code == 0 and "Big orders need legal" in r.output
+    # a changed folder becomes a new draft version; a broken one is refused whole
+    (folder / "source.md").write_text("Fee: {{ fee|money }}. [[signature:customer]]\n")
+    r = runner.invoke(app, ["upload", str(folder), "--as", legal.email])
+    assert r.exit_code == 0 and "saved work-order v2 (draft)" in r.output, r.output
+    meta["rules"][0]["then"][0]["role"] = "ghost"
+    (folder / "template.json").write_text(json.dumps(meta))
+    r = runner.invoke(app, ["upload", str(folder), "--as", legal.email])
+    assert r.exit_code == 2 and "ghost" in r.output
+    (folder / "template.json").write_text("{not json")
+    r = runner.invoke(app, ["upload", str(folder), "--as", legal.email])
+    assert r.exit_code == 2 and "cannot read template folder" in r.output

@@ -1,6 +1,6 @@
-"""`accord templates ...`: list, show, publish, preview and send templates, seed the shipped
-examples. Every command acts as a user (``--as EMAIL`` or ACCORD_AS) with that user's role
-and organisation."""
+"""`accord templates ...`: list, show, upload, submit, publish, preview and send templates,
+seed the shipped examples. Every command acts as a user (``--as EMAIL`` or ACCORD_AS) with
+that user's role and organisation."""
 
 from __future__ import annotations
 
@@ -120,6 +120,49 @@ def show(key: str, as_user: AsUser, version: VersionOpt = None) -> None:
         out.print("pinned clauses: " + ", ".join(
             f"{k} v{pin['version']}" for k, pin in sorted(v.pinned_clauses.items())),
             highlight=False)
+
+
+@app.command("upload")
+def upload(folder: Annotated[Path, typer.Argument(help="A folder with template.json (key, "
+                                                  "name, kind, variables, roles, prefill, "
+                                                  "sample_data, rules) and source.md or "
+                                                  "source.html, like the shipped examples.")],
+           as_user: AsUser) -> None:
+    """Create a template from a folder, or save it as a new draft version of the template
+    with that key (legal or admin). Every problem is listed at once."""
+    from accord.drafting import services
+    from accord.drafting.examples import read_template_folder
+    from accord.errors import NotFound
+
+    try:
+        seed = read_template_folder(folder)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        err.print(f"cannot read template folder {folder}: {exc}", highlight=False)
+        raise typer.Exit(2) from exc
+    rt, p = _context(as_user)
+    content: dict[str, Any] = {"source": seed.source, "variables": seed.variables,
+                               "roles": seed.roles, "prefill": seed.prefill,
+                               "sample_data": seed.sample_data or None, "rules": seed.rules}
+    try:
+        services.get_template(rt, p, seed.key)
+    except NotFound:
+        _guard(lambda: services.create_template(rt, p, key=seed.key, name=seed.name,
+                                                kind=seed.kind, **content))
+        out.print(f"created {seed.key} v1 (draft)", highlight=False)
+        return
+    view = _guard(lambda: services.edit_template(rt, p, seed.key, **content))
+    latest = view.versions[-1]
+    out.print(f"saved {seed.key} v{latest.version} ({latest.status})", highlight=False)
+
+
+@app.command("submit")
+def submit(key: str, as_user: AsUser, version: VersionOpt = None) -> None:
+    """Submit a draft template version for review (legal or admin)."""
+    from accord.drafting import services
+
+    rt, p = _context(as_user)
+    _guard(lambda: services.submit_template(rt, p, key, version))
+    out.print(f"submitted {key} for review", highlight=False)
 
 
 @app.command("publish")

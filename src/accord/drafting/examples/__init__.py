@@ -14,7 +14,7 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from typing import Any
 
-__all__ = ["ClauseSeed", "Examples", "TemplateSeed", "load_examples"]
+__all__ = ["ClauseSeed", "Examples", "TemplateSeed", "load_examples", "read_template_folder"]
 
 _SOURCES = {"markdown": "source.md", "html": "source.html"}
 
@@ -54,10 +54,12 @@ def _clause(path: Traversable) -> ClauseSeed:
                       body=rest.lstrip("\n"))
 
 
-def _template(folder: Traversable) -> TemplateSeed:
+def _template(folder: Traversable, *, named_by_key: bool = True) -> TemplateSeed:
     meta = json.loads(folder.joinpath("template.json").read_text(encoding="utf-8"))
+    if not isinstance(meta, dict):
+        raise ValueError("template.json must hold a JSON object")
     kind = meta["kind"]
-    if meta["key"] != folder.name or kind not in _SOURCES:
+    if (named_by_key and meta["key"] != folder.name) or kind not in _SOURCES:
         raise ValueError(f"{folder.name}/template.json: key or kind does not match")
     source = folder.joinpath(_SOURCES[kind]).read_text(encoding="utf-8")
     return TemplateSeed(key=meta["key"], name=meta["name"], kind=kind, source=source,
@@ -65,6 +67,12 @@ def _template(folder: Traversable) -> TemplateSeed:
                         prefill=meta.get("prefill", {}),
                         sample_data=meta.get("sample_data", {}),
                         rules=meta.get("rules", []))
+
+
+def read_template_folder(folder: Traversable) -> TemplateSeed:
+    """A template authored as files (the layout above), e.g. for ``accord templates
+    upload``. Raises OSError, ValueError (bad JSON, key/kind) or KeyError (missing item)."""
+    return _template(folder, named_by_key=False)
 
 
 def load_examples() -> Examples:
