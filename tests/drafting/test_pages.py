@@ -432,13 +432,14 @@ def test_hostile_values_are_escaped(rt: Runtime, app: FastAPI,
     assert r.headers["content-type"] == "application/pdf"
     text = pdf_text(r.content)
     assert "{{7*7}}" in text and "<script>alert(1)</script>" in text
-    assert "49" not in text
+    assert "49 <script>" not in text and "{% if 1 %}7*7{% endif %}" in text
     # the form page shows them back escaped (a 422 because the email is missing)
     page = ok(c.post(f"/console/templates/{key}/send",
                      data={**form, "r.customer.email": ""}), 422).text
     assert "<script>alert(1)</script>" not in page
     assert "{{7*7}} &lt;script&gt;alert(1)&lt;/script&gt;" in page
-    assert "49" not in re.sub(r'value="[^"]*"|[0-9a-f]{32,}|nonce-[^"]*', "", page)
+    # never evaluated (random ids and tokens in the page may contain "49": look at the value)
+    assert "49 &lt;script&gt;" not in page and ">49<" not in page
     assert envelope_count(rt, agent) == 0
 
 
