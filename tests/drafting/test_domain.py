@@ -21,9 +21,9 @@ from accord.drafting.domain import (
     edits_in_place,
     match_recipients,
     may,
-    merge_prefill,
     parse_roles,
 )
+from accord.drafting.prefill import merge_prefill
 
 D, R, P, X = (VersionStatus.DRAFT, VersionStatus.IN_REVIEW, VersionStatus.PUBLISHED,
               VersionStatus.RETIRED)

@@ -20,10 +20,10 @@ from accord.drafting.domain import (
     VersionStatus,
     label,
     match_recipients,
-    merge_prefill,
     parse_roles,
 )
 from accord.drafting.models import Template, TemplateVersion
+from accord.drafting.prefill import merge_prefill
 from accord.drafting.render_values import to_json
 from accord.drafting.services_checks import pdf_field_request
 from accord.drafting.services_common import (

@@ -39,6 +39,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from accord.dotted import MISSING
+from accord.dotted import lookup as dotted_lookup
 from accord.envelopes.routing_parse import (
     ACTIONS,
     FACTORS,
@@ -66,7 +68,6 @@ __all__ = [
     "rules_json", "variables_read",
 ]
 
-_MISSING: Any = object()
 
 # -- values --------------------------------------------------------------------------------
 
@@ -74,26 +75,13 @@ _MISSING: Any = object()
 def lookup(data: Mapping[str, Any], path: str) -> Any:
     """The value at a dotted path (a flat dotted key first, then nested objects and list
     indexes); ``MISSING`` when there is none."""
-    if path in data:
-        return data[path]
-    node: Any = data
-    for part in path.split("."):
-        if isinstance(node, Mapping) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            return _MISSING
-    return node
-
-
-MISSING = _MISSING
+    return data[path] if path in data else dotted_lookup(data, path)
 
 
 def pick(data: Mapping[str, Any], paths: Iterable[str]) -> dict[str, Any]:
     """The values of ``paths`` as a flat ``{path: value}`` (missing ones left out): the
     data an envelope keeps to evaluate its rules again."""
-    return {p: jsonable(v) for p in paths if (v := lookup(data, p)) is not _MISSING}
+    return {p: jsonable(v) for p in paths if (v := lookup(data, p)) is not MISSING}
 
 
 def jsonable(v: Any) -> Any:
@@ -134,7 +122,7 @@ def _ordered(a: Any, op: str, b: Any) -> bool:
 
 
 def _given(v: Any) -> bool:
-    return v is not _MISSING and v is not None and v not in ("", [], {})
+    return v is not MISSING and v is not None and v not in ("", [], {})
 
 
 def holds(op: str, actual: Any, value: Any) -> bool:
@@ -143,16 +131,16 @@ def holds(op: str, actual: Any, value: Any) -> bool:
     if op == "exists":
         return _given(actual)
     if op in ("eq", "ne"):
-        same = actual is not _MISSING and _equal(actual, value)
+        same = actual is not MISSING and _equal(actual, value)
         return same if op == "eq" else not same
     if op in ("in", "not_in"):
-        inside = actual is not _MISSING and any(_equal(actual, v) for v in value)
+        inside = actual is not MISSING and any(_equal(actual, v) for v in value)
         return inside if op == "in" else not inside
-    return actual is not _MISSING and actual is not None and _ordered(actual, op, value)
+    return actual is not MISSING and actual is not None and _ordered(actual, op, value)
 
 
 def _show(v: Any) -> str:
-    if v is _MISSING:
+    if v is MISSING:
         return "missing"
     if isinstance(v, Mapping) and "amount" in v and "currency" in v:
         return f"{v['currency']} {v['amount']}"
@@ -173,7 +161,7 @@ def check(cond: Condition, data: Mapping[str, Any],
     ``values`` (every branch is evaluated, so the reason names them all)."""
     if isinstance(cond, Compare):
         actual = lookup(data, cond.var)
-        values[cond.var] = None if actual is _MISSING else jsonable(actual)
+        values[cond.var] = None if actual is MISSING else jsonable(actual)
         ok = holds(cond.op, actual, cond.value)
         if cond.op == "exists":
             return ok, f"{cond.var} is {_show(actual)} (exists: {str(ok).lower()})"
