@@ -22,7 +22,12 @@ from accord.documents.certificate import (
     certificate_pdf,
 )
 from accord.documents.models import SigningIdentity
-from accord.documents.pki import Identity, generate_identity, identity_from_pkcs12
+from accord.documents.pki import (
+    Identity,
+    PkiError,
+    generate_identity,
+    identity_from_pkcs12,
+)
 from accord.documents.seal import Sealer
 from accord.documents.stamp import Stamp, stamp_pdf
 from accord.envelopes.domain import FieldKind
@@ -207,7 +212,10 @@ def export_signer_for(rt: Runtime, session: Session, org_id: str) -> ExportSigne
     key = (org_id, row.signing_key_blob)
     with _lock:
         if key not in _export_signers:
-            _export_signers[key] = ExportSigner(_load_identity(rt, row))
+            try:
+                _export_signers[key] = ExportSigner(_load_identity(rt, row))
+            except PkiError as exc:
+                raise Conflict(exc.message, code="seal_bad_identity") from exc
         return _export_signers[key]
 
 
