@@ -24,11 +24,16 @@ from accord.documents.audit_export import (
     signed_bytes,
     signed_export,
 )
-from accord.documents.pki import Identity, generate_identity, load_pem_certificates
+from accord.documents.pki import (
+    Identity,
+    generate_identity,
+    identity_from_pkcs12,
+    load_pem_certificates,
+)
 from accord.documents.seal import Sealer
 from accord.documents.verify import VerifyReport, verify_audit_json
 
-from .conftest import T0
+from .conftest import T0, make_pkcs12
 
 EXPORT_CHECKS = ["audit trail readable", "signed", "signature valid", "signer anchored",
                  "audit chain intact", "head and count match", "trail complete"]
@@ -265,3 +270,18 @@ def test_cli_exit_codes(done: Completed, other_done: Completed, identity: Identi
     code, output = run(str(pdf), "--pdf", str(pdf))
     assert code == 2
     assert "--pdf goes with an audit-trail export" in output
+
+
+def test_operator_pkcs12_identity_signs_exports(done: Completed) -> None:
+    """An operator's PKCS#12 (leaf, issuing CA, root) signs exports too; the chain carried
+    is leaf, intermediate, root, and only the operator's root anchors it."""
+    ident = identity_from_pkcs12(make_pkcs12(), b"pw")
+    export = ExportSigner(ident).sign(done.export)
+    subjects = [load_pem_certificates(p)[0].subject.rfc4514_string()
+                for p in export["signature"]["certificates"]]
+    assert [s.split(",")[-1] for s in subjects] == [
+        "CN=Operator Seal", "CN=Operator Issuing CA", "CN=Operator Root"]
+    assert verify_audit_json(encode(export), ident.trust_roots_pem).ok
+    assert verify_audit_json(encode(export), [ident.root_cert_pem]).ok
+    assert "signer anchored" in failures(verify_audit_json(encode(export),
+                                                           list(ident.extra_roots_pem)))
