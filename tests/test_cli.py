@@ -48,6 +48,50 @@ def test_demo_output_verifies(demo: tuple[Path, dict[str, str]]) -> None:
     assert r.returncode == 0, r.stdout
 
 
+def test_demo_audit_export_verifies_against_its_pdf(
+        demo: tuple[Path, dict[str, str]], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """In process (CliRunner): the signed export with --pdf passes on the demo instance,
+    and a stranger with no trust anchor is told the signer is not anchored."""
+    from typer.testing import CliRunner
+
+    from accord.cli import app
+    from accord.config import get_settings
+
+    pdf, env = demo
+    audit = pdf.with_suffix("").with_suffix(".audit.json")
+    monkeypatch.delenv("ACCORD_DATABASE_URL", raising=False)
+    runner = CliRunner()
+    try:
+        for data_dir, code, says in ((env["ACCORD_DATA_DIR"], 0, "VALID"),
+                                     (str(tmp_path / "elsewhere"), 1, "not anchored")):
+            monkeypatch.setenv("ACCORD_DATA_DIR", data_dir)
+            get_settings.cache_clear()
+            result = runner.invoke(app, ["verify", str(audit), "--pdf", str(pdf)],
+                                   env={"COLUMNS": "300"})
+            assert result.exit_code == code, result.output
+            assert says in result.output
+        # the stranger who was handed the organisation's root certificate: --trust
+        result = runner.invoke(app, ["verify", str(audit), "--pdf", str(pdf), "--trust",
+                                     str(_root_of(env))], env={"COLUMNS": "300"})
+        assert result.exit_code == 0, result.output
+        assert "PASS PDF trail agrees" in result.output
+    finally:
+        get_settings.cache_clear()
+
+
+def _root_of(env: dict[str, str]) -> Path:
+    """The demo organisation's root certificate, read from its database."""
+    import sqlite3
+
+    db = Path(env["ACCORD_DATA_DIR"]) / "accord.db"
+    with sqlite3.connect(db) as conn:
+        (pem,) = conn.execute("SELECT root_cert_pem FROM signing_identities").fetchone()
+    path = db.parent.parent / "root.pem"
+    path.write_text(pem)
+    return path
+
+
 def test_flipped_byte_fails(demo: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
     pdf, env = demo
     data = bytearray(pdf.read_bytes())

@@ -220,29 +220,47 @@ def demo(out_dir: Annotated[Path, typer.Option("--out", help="Where to write the
 
 
 @app.command()
-def verify(file: Annotated[Path, typer.Argument(help="A sealed PDF, or an exported "
-                                                "audit trail (.json).")],
+def verify(file: Annotated[Path, typer.Argument(help="A sealed PDF, or a signed audit-trail "
+                                                "export (.json).")],
            trust: Annotated[list[Path] | None, typer.Option(
                help="Extra trusted root certificate (PEM); repeatable. The roots of every "
                     "organisation in this instance are trusted too.")] = None,
+           pdf: Annotated[Path | None, typer.Option(
+               "--pdf", help="With an audit export: the sealed PDF it belongs to. Its "
+                             "SHA-256 must be the one the export names, it must verify, "
+                             "and its embedded audit trail must match the export's events "
+                             "up to the seal.")] = None,
            as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
            = False) -> None:
-    """Check a sealed PDF offline: the seal is intact, covers the whole file, chains to a
-    trusted organisation root, has a valid timestamp; the embedded audit trail's hash links
-    hold; and the document hash recorded in it matches the file. Exit 0 only if all hold."""
+    """Check a sealed PDF or a signed audit-trail export offline; exit 0 only if every
+    check holds, 1 if any fails, 2 if a file cannot be read.
+
+    PDF: the seal is intact, covers the whole file, chains to a trusted organisation root,
+    has a valid timestamp; the embedded audit trail's hash links hold; and the document hash
+    recorded in it matches the file.
+
+    Audit export (.json): it is signed by the organisation's seal key (refused if unsigned);
+    the signature verifies (refused if any event was edited, re-hashed, removed or the tail
+    cut); the signer chains to a trusted root (refused if signed by another organisation or
+    not anchored); the trail is not empty, starts with envelope:created and ends as its
+    status says (a completed one has every signer's recipient:signed, envelope:completed
+    and document:sealed)."""
     from accord.documents.verify import verify_audit_json, verify_pdf
     from accord.trust import instance_roots
 
+    is_json = file.suffix.lower() == ".json"
+    if pdf is not None and not is_json:
+        err.print("--pdf goes with an audit-trail export (.json), not with a PDF")
+        raise typer.Exit(2)
     try:
         data = file.read_bytes()
-    except OSError as exc:
-        err.print(f"cannot read {file}: {exc.strerror}")
-        raise typer.Exit(2) from exc
-    if file.suffix.lower() == ".json":
-        report = verify_audit_json(data)
-    else:
+        pdf_data = pdf.read_bytes() if pdf is not None else None
         roots = instance_roots() + [p.read_text() for p in trust or []]
-        report = verify_pdf(data, roots)
+    except OSError as exc:
+        err.print(f"cannot read {exc.filename}: {exc.strerror}")
+        raise typer.Exit(2) from exc
+    report = (verify_audit_json(data, roots, pdf=pdf_data) if is_json
+              else verify_pdf(data, roots))
     if as_json:
         out.print_json(json.dumps({"ok": report.ok, "envelope_id": report.envelope_id,
                                    "checks": [c.__dict__ for c in report.checks]}))

@@ -132,5 +132,6 @@ def run_demo(out_dir: Path, *, console: Console) -> tuple[Path, Path]:
     trail = _check(client.get(f"/api/v1/envelopes/{env_id}/audit", headers=auth),
                    "audit").json()
     audit_path.write_text(json.dumps(trail, indent=2, ensure_ascii=False))
-    console.print(f"completed and sealed; {trail['count']} audit events")
+    console.print(f"completed and sealed; {trail['count']} audit events, the export signed "
+                  f"with the organisation's seal key ({trail['signature']['algorithm']})")
     return pdf_path, audit_path

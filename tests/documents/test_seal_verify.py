@@ -23,6 +23,7 @@ from accord.documents.verify import VerifyReport, verify_audit_json, verify_pdf
 
 from .conftest import (
     ENVELOPE_ID,
+    T0,
     make_events,
     make_pkcs12,
     raw_trail_json,
@@ -283,11 +284,33 @@ def test_pkcs12_identity_seals_and_verifies(contract_pdf: bytes) -> None:
     assert failed(report) == {"timestamp valid"}
 
 
-def test_verify_audit_json_ok(contract_pdf: bytes) -> None:
-    report = verify_audit_json(trail_json(make_events(contract_pdf)))
+def _signed(identity: Identity, contract_pdf: bytes) -> dict[str, Any]:
+    """A 12-event trail of a sent envelope as an organisation-signed export."""
+    from accord.documents.audit_export import EnvelopeFacts, ExportSigner, signed_export
+
+    events: list[dict[str, Any]] = []
+    for i in range(12):
+        events.append(chain.build_event(
+            ENVELOPE_ID, events[-1] if events else None,
+            tag="envelope:created" if i == 0 else "recipient:viewed", actor="system",
+            occurred_at=(T0 + timedelta(minutes=i)).isoformat(), data={"step": i}))
+    return signed_export(ExportSigner(identity), ENVELOPE_ID, events,
+                         EnvelopeFacts("sent", None, ()), exported_at=datetime.now(UTC))
+
+
+def test_verify_audit_json_ok(contract_pdf: bytes, identity: Identity) -> None:
+    document = _signed(identity, contract_pdf)
+    report = verify_audit_json(json.dumps(document).encode(), identity.trust_roots_pem)
     assert report.ok, report.checks
     assert report.envelope_id == ENVELOPE_ID
     assert len(report.audit_events) == 12
+
+
+def test_unsigned_audit_json_is_refused(contract_pdf: bytes, identity: Identity) -> None:
+    """The plain hash chain (what used to pass) proves nothing: anyone can recompute it."""
+    report = verify_audit_json(trail_json(make_events(contract_pdf)), identity.trust_roots_pem)
+    assert not report.ok
+    assert "unsigned" in by_name(report, "signed")
 
 
 @pytest.mark.parametrize(
@@ -299,12 +322,17 @@ def test_verify_audit_json_ok(contract_pdf: bytes) -> None:
         lambda d: d["events"].pop(),
         lambda d: d.update(format="something-else/2"),
         lambda d: d.update(envelope_id="env_other"),
+        lambda d: d["envelope"].update(status="completed"),
+        lambda d: d.pop("signature"),
     ],
 )
-def test_verify_audit_json_detects_tampering(contract_pdf: bytes, mutate: Any) -> None:
-    document = chain.export_document(ENVELOPE_ID, make_events(contract_pdf))
+def test_verify_audit_json_detects_tampering(contract_pdf: bytes, identity: Identity,
+                                             mutate: Any) -> None:
+    document = _signed(identity, contract_pdf)
     mutate(document)
-    assert not verify_audit_json(json.dumps(document).encode()).ok
+    report = verify_audit_json(json.dumps(document).encode(), identity.trust_roots_pem)
+    assert not report.ok
+    assert failed(report) & {"signed", "signature valid"}
 
 
 @pytest.mark.parametrize("data", [b"", b"not json", b"[]", b"\xff\xfe", b'{"format": 1}'])

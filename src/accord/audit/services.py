@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from accord.audit.chain import GENESIS, event_hash, export_document, verify_chain
+from accord.audit.chain import GENESIS, event_hash, verify_chain
 from accord.audit.models import AuditEvent
 from accord.envelopes.models import Envelope
 
@@ -57,11 +57,6 @@ def events(session: Session, envelope_id: str) -> list[dict[str, Any]]:
     rows = session.scalars(select(AuditEvent).where(AuditEvent.envelope_id == envelope_id)
                            .order_by(AuditEvent.seq))
     return [as_dict(e) for e in rows]
-
-
-def trail(session: Session, envelope: Envelope) -> dict[str, Any]:
-    """The exportable audit trail document of one envelope."""
-    return export_document(envelope.id, events(session, envelope.id))
 
 
 def check_stored(session: Session, envelope: Envelope) -> tuple[bool, str]:

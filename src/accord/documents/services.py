@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from accord.accounts.services import Principal, org_name
 from accord.audit import services as audit
 from accord.audit.chain import export_document
+from accord.documents.audit_export import DONE_TAGS, EnvelopeFacts, ExportSigner, signed_export
 from accord.documents.certificate import (
     CompletionSummary,
     DocumentSummary,
@@ -21,7 +22,12 @@ from accord.documents.certificate import (
     certificate_pdf,
 )
 from accord.documents.models import SigningIdentity
-from accord.documents.pki import Identity, generate_identity, identity_from_pkcs12
+from accord.documents.pki import (
+    Identity,
+    PkiError,
+    generate_identity,
+    identity_from_pkcs12,
+)
 from accord.documents.seal import Sealer
 from accord.documents.stamp import Stamp, stamp_pdf
 from accord.envelopes.domain import FieldKind
@@ -31,6 +37,7 @@ from accord.runtime import Runtime
 from accord.signing.signature import initials_of, render_typed
 
 _sealers: dict[tuple[str, str], Sealer] = {}
+_export_signers: dict[tuple[str, str], ExportSigner] = {}
 _lock = threading.Lock()
 
 
@@ -197,11 +204,33 @@ def sealed_pdf(rt: Runtime, principal: Principal, envelope_id: str, *,
         return data
 
 
+def export_signer_for(rt: Runtime, session: Session, org_id: str) -> ExportSigner:
+    """The organisation's audit-export signer (its seal key), built once per process."""
+    row = session.get(SigningIdentity, org_id)
+    if row is None:
+        raise Conflict("the organisation has no sealing certificate", code="no_identity")
+    key = (org_id, row.signing_key_blob)
+    with _lock:
+        if key not in _export_signers:
+            try:
+                _export_signers[key] = ExportSigner(_load_identity(rt, row))
+            except PkiError as exc:
+                raise Conflict(exc.message, code="seal_bad_identity") from exc
+        return _export_signers[key]
+
+
 def audit_trail(rt: Runtime, principal: Principal, envelope_id: str) -> dict[str, object]:
+    """The envelope's audit trail as a signed export (see documents.audit_export)."""
     from accord.accounts.domain import Permission
     from accord.envelopes import services as envelopes
 
     principal.require(Permission.AUDIT_READ)
     with rt.db.uow() as uow:
         env = envelopes.load(uow.session, principal, envelope_id)
-        return audit.trail(uow.session, env)
+        recs = envelopes.recipients_of(uow.session, env.id)
+        facts = EnvelopeFacts(
+            status=env.status,
+            sealed_pdf_sha256=env.sealed_sha256 if env.status == "completed" else None,
+            recipients=tuple((r.id, r.role) for r in recs if r.role in DONE_TAGS))
+        return signed_export(export_signer_for(rt, uow.session, env.org_id), env.id,
+                             audit.events(uow.session, env.id), facts, exported_at=rt.now())

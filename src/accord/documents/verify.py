@@ -29,6 +29,7 @@ from pyhanko_certvalidator import ValidationContext
 from pypdf import PdfReader
 
 from accord.audit.chain import FORMAT, GENESIS, verify_chain
+from accord.documents import audit_export as export
 from accord.documents.seal import AUDIT_ATTACHMENT, load_certificates
 
 COMPLETED_TAG = "envelope:completed"
@@ -341,8 +342,12 @@ def _signed_end(sig: EmbeddedPdfSignature) -> int:
     return start2 + len2
 
 
-def verify_audit_json(data: bytes) -> VerifyReport:
-    """Check a standalone exported audit trail (``accord-audit-trail/1``)."""
+def verify_audit_json(data: bytes, trust_roots_pem: Sequence[str] = (), *,
+                      pdf: bytes | None = None) -> VerifyReport:
+    """Check a standalone, signed audit-trail export (see :mod:`.audit_export`): it is
+    signed, the signature verifies, the signer chains to ``trust_roots_pem``, the chain is
+    intact, complete and consistent with the stated status; with ``pdf``, the sealed PDF
+    is the one the export names, verifies, and embeds the same events up to the seal."""
     run = _Run()
     documents: list[dict[str, Any]] = []
 
@@ -358,11 +363,26 @@ def verify_audit_json(data: bytes) -> VerifyReport:
     def on_document(check: Callable[[Mapping[str, Any]], tuple[bool, str]]) -> tuple[bool, str]:
         if not documents:
             return False, "no audit trail to check"
-        return check(documents[0])
+        try:
+            return check(documents[0])
+        except export.ExportProblemError as exc:
+            raise _CheckFailedError(str(exc)) from exc
 
     run.run("audit trail readable", parse)
+    run.run("signed", lambda: on_document(export.check_signed))
+    run.run("signature valid", lambda: on_document(export.check_signature))
+    run.run("signer anchored", lambda: on_document(
+        lambda d: export.check_anchored(d, _roots(trust_roots_pem))))
+    # future (issue 8): check the signed head hash against the transparency log here
     run.run("audit chain intact", lambda: on_document(_check_trail_document))
     run.run("head and count match", lambda: on_document(_check_head_count))
+    run.run("trail complete", lambda: on_document(export.check_consistent))
+    if pdf is not None:
+        pdf_report = verify_pdf(pdf, trust_roots_pem)
+        run.run("PDF is the sealed one", lambda: on_document(lambda d: _pdf_named(d, pdf)))
+        run.run("PDF verifies", lambda: _pdf_verifies(pdf_report))
+        run.run("PDF trail agrees", lambda: on_document(
+            lambda d: _pdf_trail_agrees(d, pdf_report)))
     document = documents[0] if documents else {}
     envelope_id, events = document.get("envelope_id"), document.get("events")
     return VerifyReport(
@@ -373,3 +393,40 @@ def verify_audit_json(data: bytes) -> VerifyReport:
         timestamp_at=None,
         audit_events=list(events) if isinstance(events, list) else [],
     )
+
+
+def _pdf_named(document: Mapping[str, Any], pdf: bytes) -> tuple[bool, str]:
+    facts = document.get("envelope")
+    expected = facts.get("sealed_pdf_sha256") if isinstance(facts, Mapping) else None
+    actual = hashlib.sha256(pdf).hexdigest()
+    if not isinstance(expected, str):
+        return False, "the export records no sealed PDF (the envelope is not completed)"
+    if actual != expected:
+        return False, f"the PDF's SHA-256 is {actual}, the export names {expected}: another PDF"
+    return True, f"SHA-256 {actual} is the sealed PDF the export names"
+
+
+def _pdf_verifies(report: VerifyReport) -> tuple[bool, str]:
+    bad = [f"{c.name}: {c.detail}" for c in report.checks if not c.ok]
+    if bad:
+        return False, "the PDF does not verify: " + "; ".join(bad)
+    return True, f"all {len(report.checks)} PDF checks pass (sealed by {report.signer})"
+
+
+def _pdf_trail_agrees(document: Mapping[str, Any], report: VerifyReport) -> tuple[bool, str]:
+    events = document.get("events")
+    embedded = report.audit_events
+    if not isinstance(events, list) or not embedded:
+        return False, "no embedded audit trail to compare"
+    if report.envelope_id != document.get("envelope_id"):
+        return False, (f"the PDF belongs to envelope {report.envelope_id}, the export to "
+                       f"{document.get('envelope_id')}")
+    n = len(embedded)
+    if events[:n] != embedded:
+        differ = next((i for i, (a, b) in enumerate(zip(events, embedded, strict=False))
+                       if a != b), min(n, len(events)))
+        return False, f"the export and the PDF's audit trail differ at event #{differ + 1}"
+    after = events[n] if len(events) > n else None
+    if not isinstance(after, Mapping) or after.get("tag") != export.SEALED_TAG:
+        return False, f"the export does not record {export.SEALED_TAG!r} right after the seal"
+    return True, f"the export's first {n} events are the PDF's sealed audit trail"

@@ -322,7 +322,17 @@ def download_document(envelope_id: str, rt: Rt, principal: CanRead,
 
 
 @router.get("/envelopes/{envelope_id}/audit", responses=ERRORS,
-            summary="The envelope's hash-linked audit trail")
+            summary="The envelope's hash-linked audit trail, signed by the organisation",
+            description="The `accord-audit-trail/1` export: `events` (hash-linked: each "
+            "`hash` is SHA-256 over canonical JSON of the event and the previous `hash`), "
+            "`count`, `head_hash`, `exported_at`, `envelope` (`status`, signer and approver "
+            "`recipients`, and `sealed_pdf_sha256` once completed) and `signature`: a "
+            "detached signature by the organisation's seal key (`algorithm`, base64 "
+            "`value`, PEM `certificates` from the seal certificate to its root) over the "
+            "canonical JSON (sorted keys, no whitespace, UTF-8) of the document without "
+            "`signature`. Check it offline with `accord verify FILE.audit.json "
+            "[--pdf FILE.pdf] [--trust root.pem]`; the root is "
+            "`GET /api/v1/organisation/root-certificate`.")
 def get_audit(envelope_id: str, rt: Rt, principal: CanReadAudit) -> dict[str, Any]:
     return documents.audit_trail(rt, principal, envelope_id)
 
