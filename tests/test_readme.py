@@ -16,7 +16,8 @@ from accord.accounts.domain import matrix_markdown
 ROOT = Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text()
 CI = (ROOT / ".ci" / "run").read_text()
-START = "pip install --require-hashes -r requirements.txt && pip install --no-deps -e . && accord serve"
+START = ("pip install --require-hashes -r requirements.txt && pip install --no-deps -e . "
+         "&& accord serve")
 TEST = ("pip install --require-hashes -r requirements-test.txt && pip install --no-deps -e . "
         "&& pytest -n 2")
 
