@@ -16,6 +16,10 @@ router = APIRouter(prefix="/api/v1", tags=["accounts"])
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"description": "Error: `{\"error\": {\"code\", \"message\", \"details\"}}`"}
     for code in (401, 403, 404, 409, 422, 429)}
+KEY_ERRORS: dict[int | str, dict[str, Any]] = {**ERRORS, 403: {"description": (
+    "Error: `scope_missing` (the calling key lacks the `api-keys:manage` scope) or "
+    "`scope_not_allowed` (the key asked for, or the key to revoke, is broader than the "
+    "calling key or than your role)")}}
 
 
 # managing keys takes the api-keys:manage scope; a key never reaches a broader key
@@ -110,7 +114,7 @@ def update_user(user_id: str, body: UserPatch, rt: Rt,
                              active=body.active)
 
 
-@router.get("/api-keys", response_model=list[admin.ApiKeyView], responses=ERRORS,
+@router.get("/api-keys", response_model=list[admin.ApiKeyView], responses=KEY_ERRORS,
             summary="API keys: your own (admins: everyone's), none broader than the "
             "calling key; needs the api-keys:manage scope")
 def list_keys(rt: Rt, principal: CanManageKeys) -> list[admin.ApiKeyView]:
@@ -118,14 +122,15 @@ def list_keys(rt: Rt, principal: CanManageKeys) -> list[admin.ApiKeyView]:
 
 
 @router.post("/api-keys", status_code=201, response_model=admin.NewApiKey,
-             responses=ERRORS, summary="Create an API key for yourself (shown once), within "
-             "the calling key's scopes; needs the api-keys:manage scope")
+             responses=KEY_ERRORS, summary="Create an API key for yourself (shown once), "
+             "within the calling key's scopes; needs the api-keys:manage scope")
 def new_key(body: KeyIn, rt: Rt, principal: CanManageKeys) -> admin.NewApiKey:
     return admin.new_key(rt, principal, name=body.name,
                          scopes=[s.value for s in body.scopes] if body.scopes else None)
 
 
-@router.post("/api-keys/{key_id}/revoke", response_model=admin.ApiKeyView, responses=ERRORS,
+@router.post("/api-keys/{key_id}/revoke", response_model=admin.ApiKeyView,
+             responses=KEY_ERRORS,
              summary="Revoke an API key (yours; admins: any) not broader than the calling "
              "key; needs the api-keys:manage scope; effective immediately")
 def revoke_key(key_id: str, rt: Rt, principal: CanManageKeys) -> admin.ApiKeyView:
