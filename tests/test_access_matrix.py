@@ -97,6 +97,23 @@ API: dict[tuple[str, str], frozenset[str]] = {
     ("DELETE", "/api/v1/webhooks/endpoints/{endpoint_id}"): ADMIN,  # last: it deletes
 }
 
+# The API-key routes called with a key of one scope, by every role: managing keys takes
+# the api-keys:manage scope, and a key never reaches a key broader than itself (here the
+# admin's full-access "victim" key). (scope, method, path, body) -> status per role.
+OTHERS = ALL - ADMIN
+KEY_BODY = {"name": "child", "scopes": ["api-keys:manage"]}
+SCOPED: dict[tuple[str, str, str, str], dict[str, int]] = {
+    ("envelopes:read", "GET", "/api/v1/api-keys", ""): dict.fromkeys(ALL, 403),
+    ("envelopes:read", "POST", "/api/v1/api-keys", "child"): dict.fromkeys(ALL, 403),
+    ("envelopes:read", "POST", "/api/v1/api-keys/{key_id}/revoke", ""):
+        dict.fromkeys(ALL, 403),
+    ("api-keys:manage", "GET", "/api/v1/api-keys", ""): dict.fromkeys(ALL, 200),
+    ("api-keys:manage", "POST", "/api/v1/api-keys", "child"): dict.fromkeys(ALL, 201),
+    ("api-keys:manage", "POST", "/api/v1/api-keys", "everything"): dict.fromkeys(ALL, 403),
+    ("api-keys:manage", "POST", "/api/v1/api-keys/{key_id}/revoke", ""):
+        {"admin": 403} | dict.fromkeys(OTHERS, 404),  # broader / not theirs
+}
+
 # Console pages (GET): roles that get the page; others 403; nobody logged in -> /login.
 PAGES: dict[str, frozenset[str]] = {
     "/console": ALL,
@@ -104,9 +121,10 @@ PAGES: dict[str, frozenset[str]] = {
     "/console/envelopes/{envelope_id}": ALL,
     "/console/envelopes/{envelope_id}/document": ALL,
     "/console/envelopes/{envelope_id}/audit.json": ALL,
-    "/console/mailbox": SENDERS,
-    "/console/mailbox/{message_id}": SENDERS,
-    "/console/sms": SENDERS,
+    # live signing links and codes of every envelope: admins only (issue 8)
+    "/console/mailbox": ADMIN,
+    "/console/mailbox/{message_id}": ADMIN,
+    "/console/sms": ADMIN,
     "/console/templates": ALL,
     "/console/templates/new": AUTHORS,
     "/console/templates/{key}": ALL,
@@ -241,6 +259,30 @@ def test_api_matrix(world: World) -> None:
             r = _call(world.client, method, url, world.stranger.auth)
             if r.status_code not in (404, 422):
                 failures.append(f"{method} {path} as another org: {r.status_code}")
+    assert not failures, "\n".join(failures)
+
+
+def test_scoped_key_matrix(rt: Runtime, world: World) -> None:
+    from accord.accounts.services import create_api_key
+
+    failures = []
+    keys = {(role, scope): create_api_key(rt, m.user_id, scope, [scope])[1]
+            for role, m in world.members.items()
+            for scope in ("envelopes:read", "api-keys:manage")}
+    for (scope, method, path, body), expected in SCOPED.items():
+        url = _path(path, world.ids)
+        payload = {"child": KEY_BODY, "everything": {"name": "wide"}}.get(body)
+        for role, status in expected.items():
+            r = world.client.request(method, url, json=payload, headers={
+                "Authorization": f"Bearer {keys[role, scope]}"})
+            if r.status_code != status:
+                failures.append(f"{method} {path} {body} as {role} with a {scope} key: "
+                                f"{r.status_code}, expected {status}")
+            if method == "GET" and r.status_code == 200 and world.ids["key_id"] in r.text:
+                failures.append(f"GET {path} as {role} with a {scope} key lists a broader key")
+    victim = world.members["admin"].auth
+    listed = world.client.get("/api/v1/api-keys", headers=victim).json()
+    assert any(k["id"] == world.ids["key_id"] and k["revoked_at"] is None for k in listed)
     assert not failures, "\n".join(failures)
 
 

@@ -21,7 +21,7 @@ from accord.runtime import Runtime
 from accord.web.idempotency import Idempotency
 from accord.web.openapi import install as install_openapi
 from accord.web.ratelimit import RateLimit
-from accord.web.security import SecurityHeaders
+from accord.web.security import OriginCheck, SecurityHeaders
 
 log = logging.getLogger("accord")
 
@@ -105,6 +105,7 @@ def create_app(rt: Runtime) -> FastAPI:  # noqa: PLR0915 - one import + mount pe
     install_openapi(app)
     app.add_middleware(Idempotency, runtime=lambda: rt)  # inside the rate limit
     app.add_middleware(RateLimit, settings=lambda: rt.settings)
+    app.add_middleware(OriginCheck, settings=lambda: rt.settings)  # inside the headers
     app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(AccordError)

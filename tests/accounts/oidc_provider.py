@@ -28,7 +28,7 @@ class Provider:
     client_id: str = "accord-test"
     client_secret: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     email: str = ""
-    email_verified: bool = True
+    email_verified: object = True  # None: the claim is left out
     tamper_nonce: bool = False
     key: RSAKey = field(default_factory=lambda: RSAKey.generate_key(2048, parameters={
         "kid": "test-key", "use": "sig", "alg": "RS256"}))
@@ -80,6 +80,8 @@ class Provider:
                       "iat": now, "exp": now + 300, "email": self.email,
                       "email_verified": self.email_verified,
                       "nonce": "tampered" if self.tamper_nonce else grant["nonce"]}
+            if self.email_verified is None:
+                del claims["email_verified"]
             id_token = jwt.encode({"alg": "RS256", "kid": "test-key"}, claims, self.key)
             return {"access_token": "at", "token_type": "Bearer", "expires_in": 300,
                     "id_token": id_token}

@@ -155,3 +155,64 @@ def test_dashboard_for_managers(rt: Runtime, client: TestClient) -> None:
     assert r.json()["by_status"] == {"sent": 1, "draft": 2}
     assert r.json()["by_sender"]["a@example.com"] == {"sent": 1, "draft": 2}
     assert client.get("/api/v1/dashboard", headers=ids["a"].auth).status_code == 403
+
+
+def test_a_scoped_key_cannot_reach_its_owners_broader_keys(rt: Runtime,
+                                                           client: TestClient) -> None:
+    """Issue 8: an envelopes:read key listed its owner's keys and revoked the owner's
+    full-access key. Managing keys takes api-keys:manage, and never reaches a broader key."""
+    m = member(rt)  # m.auth is a full-access key
+    full_id = next(k["id"] for k in client.get("/api/v1/api-keys", headers=m.auth).json())
+    reader = {"Authorization": f"Bearer {_key(client, m, scopes=['envelopes:read'])}"}
+    for method, path in (("GET", "/api/v1/api-keys"), ("POST", "/api/v1/api-keys"),
+                         ("POST", f"/api/v1/api-keys/{full_id}/revoke")):
+        r = client.request(method, path, headers=reader,
+                           json={"name": "x"} if method == "POST" else None)
+        assert r.status_code == 403, (method, path, r.text)
+        assert r.json()["error"]["code"] == "scope_missing"
+    assert client.get("/api/v1/me", headers=m.auth).status_code == 200  # still alive
+
+    manager = {"Authorization": "Bearer " + _key(
+        client, m, scopes=["api-keys:manage", "envelopes:read"])}
+    listed = {k["id"]: k["scopes"] for k in
+              client.get("/api/v1/api-keys", headers=manager).json()}
+    assert full_id not in listed  # broader than the caller: not shown
+    assert sorted(listed.values()) == [["api-keys:manage", "envelopes:read"],
+                                       ["envelopes:read"]]
+    r = client.post(f"/api/v1/api-keys/{full_id}/revoke", headers=manager)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "scope_not_allowed"
+    assert client.get("/api/v1/me", headers=m.auth).status_code == 200
+    for scopes in (None, ["envelopes:write"], ["envelopes:read", "audit:read"]):
+        r = client.post("/api/v1/api-keys", json={"name": "wider", "scopes": scopes},
+                        headers=manager)
+        assert r.status_code == 403, scopes
+        assert r.json()["error"]["code"] == "scope_not_allowed"
+    r = client.post("/api/v1/api-keys", json={"name": "narrow", "scopes": ["envelopes:read"]},
+                    headers=manager)
+    assert r.status_code == 201
+    narrow = r.json()["key"]["id"]
+    assert client.post(f"/api/v1/api-keys/{narrow}/revoke", headers=manager).status_code == 200
+    # the full-access key keeps every power of the role
+    assert len(client.get("/api/v1/api-keys", headers=m.auth).json()) == 4
+
+
+def test_an_admins_scoped_key_sees_only_keys_within_its_scopes(rt: Runtime,
+                                                               client: TestClient) -> None:
+    adm = member(rt, role="admin")
+    agent = member(rt, org_id=adm.org_id)
+    reader_id = client.post("/api/v1/api-keys", headers=agent.auth, json={
+        "name": "r", "scopes": ["envelopes:read"]}).json()["key"]["id"]
+    keys = {"Authorization": "Bearer " + _key(client, adm, scopes=["api-keys:manage",
+                                                                    "admin"])}
+    listed = {k["id"] for k in client.get("/api/v1/api-keys", headers=keys).json()}
+    assert reader_id not in listed  # envelopes:read is not within api-keys:manage + admin
+    agent_full = next(k["id"] for k in client.get("/api/v1/api-keys", headers=adm.auth).json()
+                      if k["owner_id"] == agent.user_id and k["scopes"] == ["*"])
+    r = client.post(f"/api/v1/api-keys/{agent_full}/revoke", headers=keys)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "scope_not_allowed"
+    # the admin's full-access key manages everyone's keys, as the role says
+    assert client.post(f"/api/v1/api-keys/{reader_id}/revoke",
+                       headers=adm.auth).status_code == 200
+    assert client.post(f"/api/v1/api-keys/{agent_full}/revoke",
+                       headers=adm.auth).status_code == 200
+    assert client.get("/api/v1/me", headers=agent.auth).status_code == 401

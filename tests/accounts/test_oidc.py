@@ -96,6 +96,22 @@ def test_sso_rejects_bad_answers(rt: Runtime, provider: Provider, problem: str) 
     assert client.get("/console", follow_redirects=False).status_code == 303
 
 
+@pytest.mark.parametrize("verified", [None, False, "false", 1])
+def test_sso_needs_a_verified_email_claim(rt: Runtime, provider: Provider,
+                                          verified: object) -> None:
+    """An ID token without ``email_verified`` (or with anything but true) signs nobody in,
+    and the login page says why."""
+    m = member(rt)
+    provider.email = m.email
+    provider.email_verified = verified
+    _configure(rt, m, provider)
+    client = TestClient(create_app(rt), base_url="http://testserver", headers=HTML)
+    r = _sso(client, _org_slug(rt, m))
+    assert r.status_code == 401
+    assert "has not confirmed that this email address is verified" in r.text
+    assert client.get("/console", follow_redirects=False).status_code == 303
+
+
 def test_sso_for_an_unconfigured_organisation(rt: Runtime) -> None:
     m = member(rt)
     client = TestClient(create_app(rt), base_url="http://testserver", headers=HTML)

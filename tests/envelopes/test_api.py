@@ -95,7 +95,7 @@ def test_not_your_turn_page(rt: Runtime, client: TestClient) -> None:
     page = client.get(f"/s/{token}")
     assert page.status_code == 200
     assert "Not your turn yet" in page.text
-    assert client.post("/sign/finish", data={"csrf_token": "x"}).status_code in (401, 409)
+    assert client.post("/sign/finish", data={"csrf_token": "x"}).status_code in (403, 409)
 
 
 def test_link_is_exchanged_for_a_cookie_and_dead_tokens_look_unknown(
@@ -143,7 +143,7 @@ def test_signing_requires_consent_intent_and_csrf(rt: Runtime, client: TestClien
               "intent": "yes"}
     assert client.post("/sign/finish", data=finish).status_code == 409  # no consent yet
     assert client.post("/sign/consent", data={"csrf_token": "forged", "agree": "yes"}
-                       ).status_code == 401
+                       ).status_code == 403
     client.post("/sign/consent", data={"csrf_token": token, "agree": "yes"})
     r = client.post("/sign/finish", data={**finish, "intent": ""})
     assert r.status_code == 422 and "intent_required" in r.text

@@ -109,7 +109,7 @@ def test_pages_before_authentication_show_nothing_of_the_documents(
     # forms without the session's CSRF token are refused
     r = client.post("/sign/auth/access-code", data={"csrf_token": "forged",
                                                    "access_code": CODE})
-    assert r.status_code == 401
+    assert r.status_code == 403
     # the signer's page carries no inline script or style (CSP) and no code in any URL
     assert "<script>" not in page.text and "style=" not in page.text
     assert 'method="post"' in page.text and "?" not in re.findall(r'action="([^"]+)"',

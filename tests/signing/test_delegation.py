@@ -51,7 +51,7 @@ def test_template_role_allows_delegation(rt: Runtime, client: TestClient) -> Non
     unknown = client.get("/s/" + "x" * 43)
     page = client.get(link)
     assert page.status_code == 200 and 'action="/sign/delegate"' in page.text
-    assert _delegate(client, page.text, csrf_token="wrong").status_code == 401  # CSRF
+    assert _delegate(client, page.text, csrf_token="wrong").status_code == 403  # CSRF
     bad = _delegate(client, page.text, email="not an email")
     assert bad.status_code == 422 and 'data-code="invalid_recipient"' in bad.text
     done = _delegate(client, page.text, reason="I am on leave")

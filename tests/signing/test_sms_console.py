@@ -1,4 +1,4 @@
-"""The local SMS sink in the console: the organisation's own text messages only."""
+"""The local SMS sink in the console: admins only, the organisation's own text messages."""
 
 from __future__ import annotations
 
@@ -19,9 +19,15 @@ def test_sms_sink_page_is_scoped_to_the_organisation(
     send_code(client, open_link(rt, client, sender))
     code = sms_code(rt, sender)
 
+    agent = new_client()
+    agent.headers.update(HTML)
+    login(agent, sender)
+    refused = agent.get("/console/sms")  # the sender is an agent: codes are not theirs
+    assert refused.status_code == 403 and code not in refused.text
+
     console = new_client()
     console.headers.update(HTML)
-    login(console, sender)
+    login(console, member(rt, role="admin", org_id=sender.org_id))
     page = console.get("/console/sms")
     assert page.status_code == 200
     assert PHONE in page.text and f"{code} is your code" in page.text
@@ -29,7 +35,7 @@ def test_sms_sink_page_is_scoped_to_the_organisation(
 
     outsider = new_client()
     outsider.headers.update(HTML)
-    login(outsider, member(rt, org_name="Other Org"))
+    login(outsider, member(rt, role="admin", org_name="Other Org"))
     other = outsider.get("/console/sms")
     assert other.status_code == 200
     assert PHONE not in other.text and code not in other.text

@@ -1,4 +1,5 @@
-"""The local mailbox pages, scoped to the user's organisation."""
+"""The local mailbox pages: admins only (they hold live signing links of every envelope),
+scoped to the admin's organisation."""
 
 from __future__ import annotations
 
@@ -17,27 +18,43 @@ from tests.web.conftest import login
 from tests.web.test_envelope_pages import ANN, _create
 
 
-def test_signing_request_shows_only_in_the_senders_mailbox(
+def test_signing_request_shows_only_in_the_organisations_admin_mailbox(
         rt: Runtime, client: TestClient, agent: Member,
         new_client: Callable[[], TestClient]) -> None:
     token = login(client, agent)
     _create(client, token, rows=[ANN])
     drain(rt)
+    (sent,) = list_mailbox(rt, agent.org_id)
 
-    box = client.get("/console/mailbox")
+    # issue 8: agents and managers could read every team's live signing links here
+    manager = member(rt, role="manager", org_id=agent.org_id)
+    other_team = new_client()
+    login(other_team, manager)
+    for browser in (client, other_team):
+        assert 'href="/console/mailbox"' not in browser.get("/console").text
+        for path in ("/console/mailbox", f"/console/mailbox/{sent.id}", "/console/sms"):
+            r = browser.get(path)
+            assert r.status_code == 403, (path, r.status_code)
+            assert "/s/" not in r.text and "ann@customer.example" not in r.text
+
+    boss = member(rt, role="admin", org_id=agent.org_id)
+    admin = new_client()
+    login(admin, boss)
+    assert 'href="/console/mailbox"' in admin.get("/console").text
+    box = admin.get("/console/mailbox")
     assert box.status_code == 200
     assert "ann@customer.example" in box.text
     assert "Please sign: Support agreement" in box.text
     found = re.search(r'href="/console/mailbox/([^"]+)"', box.text)
     assert found
     message_path = f"/console/mailbox/{found.group(1)}"
-    msg = client.get(message_path)
+    msg = admin.get(message_path)
     assert msg.status_code == 200
     assert 'id="message-to">ann@customer.example<' in msg.text
     link = re.search(r'<a href="(http://testserver/s/[^"]+)" rel="noopener noreferrer">', msg.text)
     assert link, msg.text
 
-    outsider = member(rt, org_name="Other Org")
+    outsider = member(rt, role="admin", org_name="Other Org")
     other = new_client()
     login(other, outsider)
     other_box = other.get("/console/mailbox")
@@ -58,7 +75,7 @@ def test_message_body_is_escaped_and_only_http_links_are_made(
                                       body=body), now=rt.now(), org_id=agent.org_id)
         uow.commit()
     drain(rt)
-    login(client, agent)
+    login(client, member(rt, role="admin", org_id=agent.org_id))
     (message,) = list_mailbox(rt, agent.org_id)
     html = client.get(f"/console/mailbox/{message.id}").text
     assert "Hello &lt;there&gt;" in html

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from accord.accounts import services_admin as admin
-from accord.accounts.domain import Role, Scope
-from accord.web.deps import ApiPrincipal, CanManageSettings, CanManageUsers, Rt
+from accord.accounts.domain import Permission, Role, Scope
+from accord.accounts.services import Principal
+from accord.web.deps import ApiPrincipal, CanManageSettings, CanManageUsers, Rt, requires
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"description": "Error: `{\"error\": {\"code\", \"message\", \"details\"}}`"}
     for code in (401, 403, 404, 409, 422, 429)}
+KEY_ERRORS: dict[int | str, dict[str, Any]] = {**ERRORS, 403: {"description": (
+    "Error: `scope_missing` (the calling key lacks the `api-keys:manage` scope) or "
+    "`scope_not_allowed` (the key asked for, or the key to revoke, is broader than the "
+    "calling key or than your role)")}}
+
+
+# managing keys takes the api-keys:manage scope; a key never reaches a broader key
+CanManageKeys = Annotated[Principal, Depends(requires(Permission.API_KEYS_MANAGE))]
 
 
 class Strict(BaseModel):
@@ -43,7 +52,8 @@ class NewUserOut(BaseModel):
 class KeyIn(Strict):
     name: str = Field(min_length=1, max_length=200)
     scopes: list[Scope] | None = Field(None, description="Limit the key; default: "
-                                       "everything your role may do.")
+                                       "everything your role may do. A key asking may "
+                                       "only create keys within its own scopes.")
 
 
 class SsoIn(Strict):
@@ -104,22 +114,26 @@ def update_user(user_id: str, body: UserPatch, rt: Rt,
                              active=body.active)
 
 
-@router.get("/api-keys", response_model=list[admin.ApiKeyView], responses=ERRORS,
-            summary="API keys: your own (admins: everyone's)")
-def list_keys(rt: Rt, principal: ApiPrincipal) -> list[admin.ApiKeyView]:
+@router.get("/api-keys", response_model=list[admin.ApiKeyView], responses=KEY_ERRORS,
+            summary="API keys: your own (admins: everyone's), none broader than the "
+            "calling key; needs the api-keys:manage scope")
+def list_keys(rt: Rt, principal: CanManageKeys) -> list[admin.ApiKeyView]:
     return admin.list_keys(rt, principal)
 
 
 @router.post("/api-keys", status_code=201, response_model=admin.NewApiKey,
-             responses=ERRORS, summary="Create an API key for yourself (shown once)")
-def new_key(body: KeyIn, rt: Rt, principal: ApiPrincipal) -> admin.NewApiKey:
+             responses=KEY_ERRORS, summary="Create an API key for yourself (shown once), "
+             "within the calling key's scopes; needs the api-keys:manage scope")
+def new_key(body: KeyIn, rt: Rt, principal: CanManageKeys) -> admin.NewApiKey:
     return admin.new_key(rt, principal, name=body.name,
                          scopes=[s.value for s in body.scopes] if body.scopes else None)
 
 
-@router.post("/api-keys/{key_id}/revoke", response_model=admin.ApiKeyView, responses=ERRORS,
-             summary="Revoke an API key (yours; admins: any); effective immediately")
-def revoke_key(key_id: str, rt: Rt, principal: ApiPrincipal) -> admin.ApiKeyView:
+@router.post("/api-keys/{key_id}/revoke", response_model=admin.ApiKeyView,
+             responses=KEY_ERRORS,
+             summary="Revoke an API key (yours; admins: any) not broader than the calling "
+             "key; needs the api-keys:manage scope; effective immediately")
+def revoke_key(key_id: str, rt: Rt, principal: CanManageKeys) -> admin.ApiKeyView:
     return admin.revoke_key(rt, principal, key_id)
 
 

@@ -19,13 +19,14 @@ class Permission(StrEnum):
     ENVELOPE_READ = "envelope:read"  # read envelopes (which ones: see visibility below)
     ENVELOPE_VOID = "envelope:void"
     AUDIT_READ = "audit:read"  # audit trails of the envelopes one can read
-    MAILBOX_READ = "mailbox:read"  # the local development mailbox and SMS sink
+    MAILBOX_READ = "mailbox:read"  # the local mailbox and SMS sink (they hold live links)
     TEMPLATE_READ = "template:read"  # published templates and clauses
     TEMPLATE_USE = "template:use"  # create envelopes from published templates
     TEMPLATE_AUTHOR = "template:author"  # drafts of templates and clauses, review
     TEMPLATE_PUBLISH = "template:publish"  # approve, publish, retire
     DASHBOARD_READ = "dashboard:read"  # team statistics
-    USERS_MANAGE = "users:manage"  # users, every API key
+    API_KEYS_MANAGE = "api-keys:manage"  # list, create, revoke one's own API keys
+    USERS_MANAGE = "users:manage"  # users, every API key (with api-keys:manage)
     SETTINGS_MANAGE = "settings:manage"  # organisation settings: MFA, SSO, approval
 
 
@@ -37,6 +38,7 @@ class Scope(StrEnum):
     TEMPLATES_READ = "templates:read"
     TEMPLATES_WRITE = "templates:write"
     AUDIT_READ = "audit:read"
+    API_KEYS_MANAGE = "api-keys:manage"
     ADMIN = "admin"
 
 
@@ -46,25 +48,29 @@ SCOPE_OF: dict[Permission, Scope] = {
     Permission.TEMPLATE_USE: Scope.ENVELOPES_WRITE,
     Permission.ENVELOPE_READ: Scope.ENVELOPES_READ,
     Permission.DASHBOARD_READ: Scope.ENVELOPES_READ,
-    Permission.MAILBOX_READ: Scope.ENVELOPES_READ,
+    Permission.MAILBOX_READ: Scope.ADMIN,
     Permission.AUDIT_READ: Scope.AUDIT_READ,
     Permission.TEMPLATE_READ: Scope.TEMPLATES_READ,
     Permission.TEMPLATE_AUTHOR: Scope.TEMPLATES_WRITE,
     Permission.TEMPLATE_PUBLISH: Scope.TEMPLATES_WRITE,
+    Permission.API_KEYS_MANAGE: Scope.API_KEYS_MANAGE,
     Permission.USERS_MANAGE: Scope.ADMIN,
     Permission.SETTINGS_MANAGE: Scope.ADMIN,
 }
 
 P = Permission
-_SENDER = {P.ENVELOPE_SEND, P.ENVELOPE_READ, P.ENVELOPE_VOID, P.AUDIT_READ, P.MAILBOX_READ,
-           P.TEMPLATE_READ, P.TEMPLATE_USE}
+# the mailbox and SMS sink (live signing links, one-time codes of every envelope) are
+# admin-only: their messages carry no envelope, so no finer rule can filter them
+_SENDER = {P.ENVELOPE_SEND, P.ENVELOPE_READ, P.ENVELOPE_VOID, P.AUDIT_READ,
+           P.TEMPLATE_READ, P.TEMPLATE_USE, P.API_KEYS_MANAGE}
 
 MATRIX: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
     Role.LEGAL: frozenset(_SENDER | {P.TEMPLATE_AUTHOR, P.TEMPLATE_PUBLISH}),
     Role.MANAGER: frozenset(_SENDER | {P.DASHBOARD_READ}),
     Role.AGENT: frozenset(_SENDER),
-    Role.COMPLIANCE: frozenset({P.ENVELOPE_READ, P.AUDIT_READ, P.TEMPLATE_READ}),
+    Role.COMPLIANCE: frozenset({P.ENVELOPE_READ, P.AUDIT_READ, P.TEMPLATE_READ,
+                                P.API_KEYS_MANAGE}),
 }
 
 
@@ -87,6 +93,26 @@ def scopes_for(role: str) -> list[str]:
     except ValueError:
         return []
     return sorted({SCOPE_OF[p].value for p in perms})
+
+
+def effective_scopes(role: str, scopes: frozenset[str] | None) -> frozenset[str]:
+    """What a key of a ``role`` user with ``scopes`` may really do: ``"*"`` (or a console
+    session, None) is every scope of the role; a listed scope beyond the role is nothing."""
+    mine = frozenset(scopes_for(role))
+    if scopes is None or "*" in scopes:
+        return mine
+    return frozenset(scopes) & mine
+
+
+def key_within(key_role: str, key_scopes: frozenset[str], caller_role: str,
+               caller_scopes: frozenset[str] | None) -> bool:
+    """A key (of an owner with ``key_role``) is not broader than the caller: a console
+    session (``caller_scopes`` None) keeps its role's full powers; an API key may only
+    see, create or revoke keys whose scopes are a subset of its own."""
+    if caller_scopes is None:
+        return True
+    return effective_scopes(key_role, key_scopes) <= effective_scopes(caller_role,
+                                                                       caller_scopes)
 
 
 class Access(StrEnum):

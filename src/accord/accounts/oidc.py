@@ -201,8 +201,15 @@ def _check_claims(claims: dict[str, Any], cfg: OidcConfig, nonce: str) -> None:
         problems.append("expiry")
     if not hmac.compare_digest(str(claims.get("nonce", "")), nonce):
         problems.append("nonce")
-    if not claims.get("email") or claims.get("email_verified") is False:
-        problems.append("verified email")
+    if not claims.get("email"):
+        problems.append("email")
     if problems:
         raise Unauthorized("the ID token failed its checks: " + ", ".join(problems),
                            code="sso_invalid_token")
+    # a missing email_verified is no promise: only a provider that says it checked the
+    # address may sign someone in as that address (some send the string "true")
+    verified = claims.get("email_verified")
+    if verified is not True and verified != "true":
+        raise Unauthorized("the identity provider has not confirmed that this email "
+                           "address is verified; verify it there, then sign in again",
+                           code="sso_email_unverified")

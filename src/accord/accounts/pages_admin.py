@@ -40,7 +40,10 @@ SCOPE_HELP = {
     Scope.TEMPLATES_READ.value: "read published templates and clauses",
     Scope.TEMPLATES_WRITE.value: "author, approve and publish templates and clauses",
     Scope.AUDIT_READ.value: "read audit trails",
-    Scope.ADMIN.value: "manage users, API keys and organisation settings",
+    Scope.API_KEYS_MANAGE.value: "list, create and revoke your API keys (never one broader "
+                                 "than itself)",
+    Scope.ADMIN.value: "manage users, everyone's API keys (with api-keys:manage) and "
+                       "organisation settings",
 }
 NOTICES = {
     "updated": "Saved. A changed role or a deactivation ends that user's sessions at once.",

@@ -1,5 +1,7 @@
 """Administration: users, API keys and organisation settings. Admins manage everything;
-every user may list and revoke their own API keys."""
+every user may list, create and revoke their own API keys. Through the API that takes a
+key with the ``api-keys:manage`` scope, and a key never sees, creates or revokes a key
+broader than itself (``domain.key_within``)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
-from accord.accounts.domain import Permission, Role, scopes_for
+from accord.accounts.domain import Permission, Role, key_within, scopes_for
 from accord.accounts.models import ApiKey, ConsoleSession, Organisation, User
 from accord.accounts.services import Principal, create_api_key, create_user
 from accord.envelopes import lifecycle_rules
@@ -115,23 +117,34 @@ def update_user(rt: Runtime, principal: Principal, user_id: str, *, role: str | 
         return _user_view(user)
 
 
+def _within(principal: Principal, key: ApiKey, owner_role: str) -> bool:
+    return key_within(owner_role, frozenset(key.scopes or ["*"]), principal.role,
+                      principal.scopes)
+
+
 def list_keys(rt: Runtime, principal: Principal) -> list[ApiKeyView]:
+    """One's own keys (admins: the organisation's), none broader than the calling key."""
+    principal.require(Permission.API_KEYS_MANAGE)
     with rt.db.uow() as uow:
-        q = select(ApiKey).where(ApiKey.org_id == principal.org_id)
+        q = (select(ApiKey, User.role).join(User, User.id == ApiKey.user_id)
+             .where(ApiKey.org_id == principal.org_id))
         if not principal.can(Permission.USERS_MANAGE):
             q = q.where(ApiKey.user_id == principal.user_id)
-        return [_key_view(k) for k in uow.session.scalars(q.order_by(ApiKey.created_at))]
+        rows = uow.session.execute(q.order_by(ApiKey.created_at, ApiKey.id))
+        return [_key_view(k) for k, role in rows if _within(principal, k, role)]
 
 
 def new_key(rt: Runtime, principal: Principal, *, name: str,
             scopes: list[str] | None) -> NewApiKey:
-    """A key for oneself, limited to ``scopes`` (which must lie within one's role)."""
+    """A key for oneself, limited to ``scopes`` (which must lie within one's role, and
+    within the calling key's scopes when an API key asks)."""
+    principal.require(Permission.API_KEYS_MANAGE)
     allowed = set(scopes_for(principal.role))
     if scopes and any(s not in allowed for s in scopes):
         raise Forbidden(f"your role allows the scopes {', '.join(sorted(allowed))}",
                         code="scope_not_allowed")
-    if principal.scopes is not None and "*" not in principal.scopes and (
-            not scopes or not set(scopes) <= principal.scopes):
+    if not key_within(principal.role, frozenset(scopes or ["*"]), principal.role,
+                      principal.scopes):
         raise Forbidden("a key cannot create a key with more scopes than it has",
                         code="scope_not_allowed")
     if not name.strip() or len(name) > 200:
@@ -144,13 +157,20 @@ def new_key(rt: Runtime, principal: Principal, *, name: str,
 
 
 def revoke_key(rt: Runtime, principal: Principal, key_id: str) -> ApiKeyView:
-    """Revoke a key (one's own; admins any in the organisation). Effective at once."""
+    """Revoke a key (one's own; admins any in the organisation), never one broader than
+    the calling key. Effective at once."""
+    principal.require(Permission.API_KEYS_MANAGE)
     with rt.db.uow() as uow:
-        row = uow.session.scalar(select(ApiKey).where(ApiKey.id == key_id,
-                                                      ApiKey.org_id == principal.org_id))
-        if row is None or (row.user_id != principal.user_id
-                           and not principal.can(Permission.USERS_MANAGE)):
+        found = uow.session.execute(
+            select(ApiKey, User.role).join(User, User.id == ApiKey.user_id)
+            .where(ApiKey.id == key_id, ApiKey.org_id == principal.org_id)).first()
+        if found is None or (found[0].user_id != principal.user_id
+                             and not principal.can(Permission.USERS_MANAGE)):
             raise NotFound("no such API key", code="api_key_not_found")
+        row, owner_role = found
+        if not _within(principal, row, owner_role):
+            raise Forbidden("this API key may not revoke a key with more scopes than it has",
+                            code="scope_not_allowed")
         if row.revoked_at is None:
             row.revoked_at = rt.now()
         uow.commit()

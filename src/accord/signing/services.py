@@ -144,8 +144,24 @@ def load_signer(s: Session, session_token: str | None, now: datetime, *,
 
 
 def check_csrf(sess: SignerSession, csrf: str | None) -> None:
+    """Refuse a form without this session's token: 403 ``csrf_failed``, as the console."""
     if not csrf or not secrets.compare_digest(csrf, sess.csrf_token):
-        raise Unauthorized("the form expired; reload the page", code="csrf_invalid")
+        raise Forbidden("this form did not come from your current signing session; reload "
+                        "the page and try again", code="csrf_failed")
+
+
+def refuse_if_finished(s: Session, session_token: str | None, csrf: str | None,
+                       now: datetime) -> None:
+    """The signer's own live session posting again after signing, approving or declining
+    gets 409 ``already_finished`` (once its CSRF token checks out). Anyone without that
+    session still meets the dead link, exactly like an unknown one."""
+    sess = _session(s, session_token, now)
+    rec = s.get(Recipient, sess.recipient_id)
+    if rec is not None and rec.status in (RecipientStatus.COMPLETED.value,
+                                          RecipientStatus.DECLINED.value):
+        check_csrf(sess, csrf)
+        raise Conflict("you have already finished with this envelope; there is nothing "
+                       "more to do", code="already_finished")
 
 
 def view(rt: Runtime, session_token: str | None, client: Client) -> SignerView:
@@ -269,6 +285,7 @@ def finish(rt: Runtime, session_token: str | None, csrf: str | None, *,
     now = rt.now()
     with rt.db.uow() as uow:
         s = uow.session
+        refuse_if_finished(s, session_token, csrf, now)
         sess, rec, env = load_signer(s, session_token, now)
         check_csrf(sess, csrf)
         if rec.consented_at is None:
@@ -337,6 +354,7 @@ def decline(rt: Runtime, session_token: str | None, csrf: str | None, *, reason:
                            code="invalid_reason")
     with rt.db.uow() as uow:
         s = uow.session
+        refuse_if_finished(s, session_token, csrf, now)
         sess, rec, env = load_signer(s, session_token, now)
         check_csrf(sess, csrf)
         recs = envelopes.recipients_of(s, env.id)

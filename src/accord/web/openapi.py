@@ -25,7 +25,8 @@ DESCRIPTIONS = {
     "400": "The body cannot be parsed (`invalid_body`), or the Idempotency-Key header is "
            "malformed (`invalid_idempotency_key`).",
     "401": "No or invalid credentials (`unauthenticated`).",
-    "403": "The credentials lack the permission or scope (`forbidden`).",
+    "403": "The credentials lack the permission (`forbidden`) or the API key the scope "
+           "(`scope_missing`).",
     "404": "No such object in the caller's organisation (`not_found`).",
     "409": "The object's state does not allow this (`conflict` and more specific codes).",
     "413": "The body is too large.",

@@ -1,10 +1,21 @@
-"""Security headers for every response."""
+"""Security headers for every response, and the Origin check on state-changing requests."""
 
 from __future__ import annotations
 
+import json
 import secrets
+from collections.abc import Callable
+from urllib.parse import urlsplit
 
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from accord.config import Settings
+
+# pages sent with Referrer-Policy: no-referrer (their form posts carry "Origin: null")
+NO_REFERRER_PATHS = ("/s/", "/sign")
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; "
        "script-src 'self' 'nonce-{nonce}'; object-src 'none'; base-uri 'none'; "
@@ -33,7 +44,7 @@ class SecurityHeaders:
                 extra = {
                     b"x-content-type-options": b"nosniff",
                     b"x-frame-options": b"DENY",
-                    b"referrer-policy": b"no-referrer" if path.startswith(("/s/", "/sign"))
+                    b"referrer-policy": b"no-referrer" if path.startswith(NO_REFERRER_PATHS)
                     else b"same-origin",
                 }
                 if not path.startswith("/docs"):
@@ -47,3 +58,79 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, wrapped)
+
+
+def origin_of(url: str) -> str | None:
+    """``scheme://host[:port]`` of a URL, lower-case, default port left out; None when it
+    has no http(s) scheme or no host."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    if scheme not in _DEFAULT_PORTS or not host:
+        return None
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    return f"{scheme}://{host}" if port in (None, _DEFAULT_PORTS[scheme]) else \
+        f"{scheme}://{host}:{port}"
+
+
+class OriginCheck:
+    """Pure-ASGI middleware: a POST, PUT, PATCH or DELETE to a console or signer route (the
+    cookie-authenticated ones: anything outside ``/api/``) whose ``Origin`` - or, without
+    one, ``Referer`` - names another origin is refused, 403 ``origin_mismatch``. Our own
+    origins are the request's (scheme and Host) and the configured public base URL. A
+    request with neither header passes (the CSRF token still applies); so does
+    ``Origin: null`` on signer routes, whose pages send no referrer. API routes take
+    Bearer keys, never cookies, and are not checked."""
+
+    def __init__(self, app: ASGIApp, *, settings: Callable[[], Settings]) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] != "http" or scope["method"] not in UNSAFE_METHODS
+                or scope.get("path", "").startswith("/api/")):
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        claimed = headers.get("origin")
+        if claimed is None:
+            referer = headers.get("referer")
+            claimed = (origin_of(referer) or "invalid") if referer else None
+        if claimed is None or (claimed == "null"
+                               and scope.get("path", "").startswith(NO_REFERRER_PATHS)):
+            await self.app(scope, receive, send)
+            return
+        if origin_of(claimed) in self._own(scope, headers):
+            await self.app(scope, receive, send)
+            return
+        await _refuse(scope, send, html="text/html" in headers.get("accept", ""))
+
+    def _own(self, scope: Scope, headers: Headers) -> set[str | None]:
+        own = {origin_of(self.settings().base_url)}
+        host = headers.get("host")
+        if host:
+            own.add(origin_of(f"{scope.get('scheme', 'http')}://{host}"))
+        own.discard(None)
+        return own
+
+
+async def _refuse(scope: Scope, send: Send, *, html: bool) -> None:
+    message = ("This request came from another site (its Origin is not this server's), "
+               "so it was refused. Go back to the page on this server and try again.")
+    if html:
+        body = ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+                "<title>Request refused</title></head><body><h1>Request refused</h1>"
+                f"<p>{message}</p></body></html>").encode()
+        kind = b"text/html; charset=utf-8"
+    else:
+        body = json.dumps({"error": {"code": "origin_mismatch", "message": message,
+                                     "details": None}}).encode()
+        kind = b"application/json"
+    await send({"type": "http.response.start", "status": 403,
+                "headers": [(b"content-type", kind),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
