@@ -27,6 +27,7 @@ class Permission(StrEnum):
     DASHBOARD_READ = "dashboard:read"  # team statistics
     USERS_MANAGE = "users:manage"  # users, every API key
     SETTINGS_MANAGE = "settings:manage"  # organisation settings: MFA, SSO, approval
+    OUTBOX_MANAGE = "outbox:manage"  # the organisation's outbox: dead messages, replay
 
 
 class Scope(StrEnum):
@@ -53,6 +54,7 @@ SCOPE_OF: dict[Permission, Scope] = {
     Permission.TEMPLATE_PUBLISH: Scope.TEMPLATES_WRITE,
     Permission.USERS_MANAGE: Scope.ADMIN,
     Permission.SETTINGS_MANAGE: Scope.ADMIN,
+    Permission.OUTBOX_MANAGE: Scope.ADMIN,
 }
 
 P = Permission

@@ -34,6 +34,9 @@ class RecipientView:
     declined_at: datetime | None
     decline_reason: str | None
     key: str | None = None  # the template role / recipient key routing rules name
+    # status "delivery_failed": why the signing request could not be delivered, and when
+    delivery_error: str | None = None
+    delivery_failed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -164,7 +167,8 @@ def view_of(session: Session, env: Envelope) -> EnvelopeView:
             id=r.id, name=r.name, email=r.email, role=r.role, routing_order=r.routing_order,
             status=r.status, auth_method=r.auth_method, viewed_at=r.viewed_at,
             consented_at=r.consented_at, completed_at=r.completed_at,
-            declined_at=r.declined_at, decline_reason=r.decline_reason, key=r.role_key)
+            declined_at=r.declined_at, decline_reason=r.decline_reason, key=r.role_key,
+            delivery_error=r.delivery_error, delivery_failed_at=r.delivery_failed_at)
             for r in recipients_of(session, env.id)],
         documents=[DocumentView(id=d.id, name=d.name, sha256=d.sha256, size=d.size,
                                 page_count=d.page_count) for d in documents_of(session, env.id)],
