@@ -33,6 +33,7 @@ from tests.conftest import Clock
 from tests.delivery.conftest import CollectingHandler, EphemeralController
 from tests.delivery.webhook_receiver import Receiver, add_endpoint, hook_rt, receiver
 from tests.factories import Member, envelope_body, member
+from tests.web.conftest import HTML, login
 
 __all__ = ["hook_rt", "receiver"]  # fixtures used here
 
@@ -222,9 +223,14 @@ def test_a_550_fails_at_once_tells_everyone_and_correction_delivers(
     assert data["recipient_id"] == rid and data["recipient_status"] == "delivery_failed"
     assert "550" in data["reason"]
     # the console shows it on the envelope page
-    page = client.get(f"/console/envelopes/{env['id']}", headers={"accept": "text/html"},
-                      follow_redirects=False)
-    assert page.status_code in (200, 303)
+    browser = TestClient(create_app(rt), base_url="http://testserver", headers=HTML)
+    login(browser, admin)
+    page = browser.get(f"/console/envelopes/{env['id']}")
+    assert page.status_code == 200
+    assert 'class="badge r-delivery_failed">delivery failed<' in page.text
+    shown = page.text.split(f'id="delivery-error-{rid}">')[1].split("</span>")[0]
+    assert "could not deliver: PermanentFailure: every recipient refused: 550" in shown
+    assert f'id="resend-{rid}"' in page.text
 
     r = client.patch(f"/api/v1/envelopes/{env['id']}/recipients/{rid}", headers=admin.auth,
                      json={"email": "ann@customer.example"})
