@@ -214,7 +214,9 @@ def test_a_550_fails_at_once_tells_everyone_and_correction_delivers(
     assert "recipient:delivery_failed" in _audit_tags(client, admin, env["id"])
     # the sender's email went out over the same SMTP server; the webhook to the receiver
     [to_sender] = [g for g in handler.received if g.rcpt_tos == [admin.email]]
-    text = to_sender.message.get_body(preferencelist=("plain",)).get_content()
+    part = to_sender.message.get_body(preferencelist=("plain",))
+    assert part is not None
+    text = part.get_content()
     assert "could not deliver the signing request" in text
     assert "gone@customer.example" in text and "550 5.1.1 no such user" in text
     assert to_sender.message["Subject"].startswith("Could not deliver to gone@customer")

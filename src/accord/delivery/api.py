@@ -136,8 +136,9 @@ def list_messages(rt: Rt, principal: CanManageSettings,
                                   limit=limit, offset=offset)
 
 
-@webhooks_router.get("/messages/{webhook_message_id}", response_model=MessageDetail, responses=ERRORS,
-            summary="One message with its payload and every delivery attempt (admin)")
+@webhooks_router.get("/messages/{webhook_message_id}", response_model=MessageDetail,
+                     responses=ERRORS,
+                     summary="One message with its payload and every delivery attempt (admin)")
 def get_message(webhook_message_id: str, rt: Rt,
                 principal: CanManageSettings) -> MessageDetail:
     return webhooks.get_message(rt, principal, webhook_message_id)
