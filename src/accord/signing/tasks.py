@@ -116,6 +116,7 @@ def _record_failure(rt: Runtime, session: Session, letter: DeadLetter) -> bool:
     env = lock(session, rec.envelope_id) if rec else None
     if rec is None or env is None or env.status != EnvelopeStatus.SENT.value:
         return False
+    session.refresh(rec)  # read again under the envelope's lock
     if rec.notified_at is not None and rec.notified_at > letter.created_at:
         return False  # a newer signing request replaced this one
     now = rt.now()
