@@ -94,6 +94,8 @@ API: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/webhooks/messages"): ADMIN,
     ("GET", "/api/v1/webhooks/messages/{webhook_message_id}"): ADMIN,
     ("POST", "/api/v1/webhooks/messages/{webhook_message_id}/replay"): ADMIN,
+    ("GET", "/api/v1/outbox"): ADMIN,
+    ("POST", "/api/v1/outbox/{outbox_id}/replay"): ADMIN,
     ("DELETE", "/api/v1/webhooks/endpoints/{endpoint_id}"): ADMIN,  # last: it deletes
 }
 
@@ -149,6 +151,7 @@ PAGES: dict[str, frozenset[str]] = {
     "/console/admin/webhooks": ADMIN,
     "/console/admin/webhooks/{endpoint_id}": ADMIN,
     "/console/admin/webhooks/messages/{webhook_message_id}": ADMIN,
+    "/console/admin/outbox": ADMIN,
 }
 # Public or ceremony routes: reachable without a console login (their own checks apply).
 PUBLIC = {"/", "/login", "/login/mfa", "/login/sso", "/login/sso/callback",
@@ -210,6 +213,9 @@ def world(rt: Runtime) -> World:
            "document_id": env["documents"][0]["id"], "page": "1", "token": "x" * 43,
            "endpoint_id": hook["id"], "webhook_message_id": probe["id"]}
     ids["batch_id"] = matrix_batch(rt, admin.principal)
+    from accord.delivery.services import list_outbox
+
+    ids["outbox_id"] = list_outbox(rt, admin.principal, limit=1)[0].id
     stranger = member(rt, role="admin", org_name="Stranger Org")
     return World(client, members, stranger, ids)
 

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from accord.bulk.cli import bulk_send  # typer and rich only, at import
+from accord.delivery.cli_outbox import app as outbox_app  # typer and rich only
 from accord.delivery.cli_webhooks import app as webhooks_app  # typer and rich only
 from accord.drafting.cli import app as templates_app  # typer and rich only, at import
 from accord.envelopes.cli import app as envelopes_app  # typer and rich only, at import
@@ -24,6 +25,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(templates_app, name="templates")
 app.command("bulk-send")(bulk_send)
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(outbox_app, name="outbox")
 app.add_typer(envelopes_app, name="envelopes")
 if TYPE_CHECKING:
     from accord.accounts.services import DemoCredentials

@@ -123,7 +123,7 @@ def test_refused_recipients_go_dead(smtp_rt: Runtime, smtp_server: Any,
     assert drain(smtp_rt) == 1
     row = outbox_row(message_id)
     assert (row.status, row.attempts) == (DEAD, 1)
-    assert row.last_error == "PermanentFailure: every recipient refused (codes [550])"
+    assert row.last_error == "PermanentFailure: every recipient refused: 550 5.1.1 no such user"
 
 
 def test_partly_refused_recipients_still_deliver(smtp_rt: Runtime, smtp_server: Any,

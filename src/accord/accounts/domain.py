@@ -28,6 +28,7 @@ class Permission(StrEnum):
     API_KEYS_MANAGE = "api-keys:manage"  # list, create, revoke one's own API keys
     USERS_MANAGE = "users:manage"  # users, every API key (with api-keys:manage)
     SETTINGS_MANAGE = "settings:manage"  # organisation settings: MFA, SSO, approval
+    OUTBOX_MANAGE = "outbox:manage"  # the organisation's outbox: dead messages, replay
 
 
 class Scope(StrEnum):
@@ -56,6 +57,7 @@ SCOPE_OF: dict[Permission, Scope] = {
     Permission.API_KEYS_MANAGE: Scope.API_KEYS_MANAGE,
     Permission.USERS_MANAGE: Scope.ADMIN,
     Permission.SETTINGS_MANAGE: Scope.ADMIN,
+    Permission.OUTBOX_MANAGE: Scope.ADMIN,
 }
 
 P = Permission

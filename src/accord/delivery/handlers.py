@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from accord.delivery.domain import MAX_KIND_LEN
@@ -25,11 +27,33 @@ Handler = Callable[[Runtime, dict[str, Any]], Email | None]
 # Called after a handler's email was handed to the mail server (e.g. to audit "delivered").
 Delivered = Callable[[Runtime, dict[str, Any]], None]
 
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """An outbox row that just went dead, as its kind's ``failed`` hook sees it."""
+
+    id: str
+    kind: str
+    org_id: str | None
+    payload: dict[str, Any]
+    error: str  # the log-safe reason, as kept in outbox.last_error
+    attempts: int
+    permanent: bool  # refused (5xx and the like) rather than retried until it gave up
+    created_at: datetime
+
+
+# Called once a row of the kind went dead (e.g. to tell the sender); in its own transaction.
+Failed = Callable[[Runtime, DeadLetter], None]
+# Who a row's email goes to, for the admin's outbox list (when the payload holds ids only).
+Addressee = Callable[[Runtime, dict[str, Any]], str | None]
+
 EMAIL = "email"
 
 _lock = threading.Lock()
 _handlers: dict[str, Handler] = {}
 _delivered: dict[str, Delivered] = {}
+_failed: dict[str, Failed] = {}
+_addressees: dict[str, Addressee] = {}
 _schedules: dict[str, tuple[float, ...]] = {}
 
 
@@ -40,9 +64,12 @@ def check_kind(kind: str) -> None:
 
 def register(kind: str, handler: Handler, *, replace: bool = False,
              delivered: Delivered | None = None,
-             retry_schedule: Sequence[float] | None = None) -> None:
+             retry_schedule: Sequence[float] | None = None,
+             failed: Failed | None = None, addressee: Addressee | None = None) -> None:
     """Make ``handler`` the one for ``kind``; ``delivered`` (optional) runs after its email
-    was accepted by the mail server or the local mailbox.
+    was accepted by the mail server or the local mailbox, ``failed`` (optional) once a
+    row of the kind went dead; ``addressee`` (optional) tells the outbox list who a row's
+    email goes to.
 
     ``retry_schedule`` (optional) replaces the exponential backoff for this kind: item
     ``n`` is the delay before attempt ``n + 1`` (item 0, the first attempt's, is the
@@ -60,6 +87,10 @@ def register(kind: str, handler: Handler, *, replace: bool = False,
         _handlers[kind] = handler
         if delivered is not None:
             _delivered[kind] = delivered
+        if failed is not None:
+            _failed[kind] = failed
+        if addressee is not None:
+            _addressees[kind] = addressee
         if retry_schedule is not None:
             if not retry_schedule or any(d < 0 for d in retry_schedule):
                 raise DeliveryError("a retry schedule is a non-empty list of delays >= 0")
@@ -73,6 +104,8 @@ def unregister(kind: str) -> None:
     with _lock:
         _handlers.pop(kind, None)
         _delivered.pop(kind, None)
+        _failed.pop(kind, None)
+        _addressees.pop(kind, None)
         _schedules.pop(kind, None)
 
 
@@ -88,6 +121,16 @@ def get(kind: str) -> Handler:
 def delivered_hook(kind: str) -> Delivered | None:
     with _lock:
         return _delivered.get(kind)
+
+
+def failed_hook(kind: str) -> Failed | None:
+    with _lock:
+        return _failed.get(kind)
+
+
+def addressee_hook(kind: str) -> Addressee | None:
+    with _lock:
+        return _addressees.get(kind)
 
 
 def retry_schedule(kind: str) -> tuple[float, ...] | None:

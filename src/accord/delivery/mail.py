@@ -31,6 +31,7 @@ log = logging.getLogger("accord.delivery")
 MAX_TO_ADDR_LEN = 320  # mailbox.to_addr is String(320)
 MAX_SUBJECT_LEN = 400  # mailbox.subject is String(400)
 _TOKEN = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+_ADDRESS = re.compile(r"[^\s<>@\"']+@[^\s<>@\"']+")
 _CONTENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
 
 
@@ -138,8 +139,22 @@ def message_id_header(message_id: str, from_addr: str) -> str:
     return f"<{message_id}@{domain}>"
 
 
+def smtp_reply(code: int, text: bytes | str) -> str:
+    """``550 5.1.1 no such user``: a server's reply, one line, at most 200 characters,
+    addresses blanked out."""
+    raw = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+    line = _ADDRESS.sub("<address>", " ".join(raw.split()))[:200]  # no address in logs
+    return f"{code} {line}".strip()
+
+
 class SmtpMailer:
-    """Sends through an SMTP server (STARTTLS and login when configured)."""
+    """Sends through an SMTP server (STARTTLS and login when configured).
+
+    A 5xx reply to the recipients (RCPT), the sender (MAIL FROM) or the message (DATA)
+    raises PermanentFailure: the email goes dead at once. Everything else - 4xx replies
+    (421, 450, 451...), refused or dropped connections, time-outs, TLS errors, a 5xx to
+    the greeting or the login (the operator's configuration, not this message) - is
+    raised as it is and retried."""
 
     def __init__(self, settings: Settings, blobs: BlobStore, *, timeout_s: float = 10.0,
                  clock: Callable[[], datetime] = utcnow) -> None:
@@ -186,15 +201,16 @@ class SmtpMailer:
                     smtp.login(s.smtp_username, s.smtp_password or "")
                 refused = smtp.send_message(msg, from_addr=sender, to_addrs=recipients)
         except smtplib.SMTPRecipientsRefused as exc:
-            codes = [code for code, _ in exc.recipients.values()]
-            if codes and all(code >= 500 for code in codes):
-                raise PermanentFailure(f"every recipient refused (codes {sorted(set(codes))})"
-                                       ) from exc
+            replies = list(exc.recipients.values())
+            if replies and all(code >= 500 for code, _ in replies):
+                raise PermanentFailure("every recipient refused: "
+                                       + smtp_reply(*replies[0])) from exc
             raise
-        except smtplib.SMTPDataError as exc:
+        except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
+            # 5xx to MAIL FROM or DATA: this message is refused (size, content, policy)
             if exc.smtp_code >= 500:
-                raise PermanentFailure(f"message refused by the server ({exc.smtp_code})"
-                                       ) from exc
+                raise PermanentFailure("message refused by the server: "
+                                       + smtp_reply(exc.smtp_code, exc.smtp_error)) from exc
             raise
         if refused:
             log.warning("outbox %s: %d of %d recipients refused by the SMTP server",

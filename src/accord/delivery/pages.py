@@ -1,19 +1,21 @@
-"""Console pages for the local mailbox and the local SMS sink: the emails and text
-messages Accord kept because no SMTP server or SMS gateway is configured, scoped to the
-user's organisation, newest first."""
+"""Console pages for the local mailbox and the local SMS sink (the emails and text
+messages Accord kept because no SMTP server or SMS gateway is configured), scoped to the
+user's organisation, newest first; and the admin's page of dead outbox messages with a
+Replay button."""
 
 from __future__ import annotations
 
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
 from markupsafe import Markup, escape
 
 from accord.accounts.domain import Permission
 from accord.accounts.pages import ConsoleUser
 from accord.delivery import services, sms
+from accord.delivery.domain import DEAD, MAIL_MAX_AGE
 from accord.errors import NotFound
 from accord.web.deps import Rt
 from accord.web.templating import render
@@ -21,6 +23,9 @@ from accord.web.templating import render
 router = APIRouter(include_in_schema=False)
 mailbox_router = APIRouter(prefix="/console/mailbox", include_in_schema=False)
 sms_router = APIRouter(prefix="/console/sms", include_in_schema=False)
+outbox_router = APIRouter(prefix="/console/admin/outbox", include_in_schema=False)
+OUTBOX_NOTICES = {"replayed": "The message is queued again; it leaves this list once it "
+                  "is sent or fails again."}
 
 PAGE_SIZE = 50
 _URL = re.compile(r"https?://[^\s<>\"'`]+", re.IGNORECASE)
@@ -86,5 +91,30 @@ def sms_sink(request: Request, rt: Rt, console: ConsoleUser,
                   gateway=bool(rt.settings.sms_url), **console.context("mailbox"))
 
 
+@outbox_router.get("", response_class=HTMLResponse)
+def outbox(request: Request, rt: Rt, console: ConsoleUser,
+           page: Annotated[str, Query()] = "1",
+           notice: Annotated[str, Query()] = "") -> HTMLResponse:
+    p = console.principal
+    p.require(Permission.OUTBOX_MANAGE)
+    number = _page_number(page)
+    messages = services.list_outbox(rt, p, status=DEAD, limit=PAGE_SIZE + 1,
+                                    offset=(number - 1) * PAGE_SIZE)
+    return render(request, "outbox/dead.html", messages=messages[:PAGE_SIZE],
+                  number=number, has_older=len(messages) > PAGE_SIZE,
+                  stats=services.outbox_stats(rt, org_id=p.org_id),
+                  mail_hours=int(MAIL_MAX_AGE.total_seconds() // 3600),
+                  notice=OUTBOX_NOTICES.get(notice), **console.context("admin"))
+
+
+@outbox_router.post("/{outbox_id}/replay")
+def replay_outbox(rt: Rt, console: ConsoleUser, outbox_id: str, *,
+                  csrf_token: Annotated[str, Form()] = "") -> RedirectResponse:
+    console.check_csrf(csrf_token)
+    services.replay(rt, console.principal, outbox_id)
+    return RedirectResponse("/console/admin/outbox?notice=replayed", status_code=303)
+
+
 router.include_router(mailbox_router)
 router.include_router(sms_router)
+router.include_router(outbox_router)

@@ -8,6 +8,7 @@ transactions and are scoped to one organisation.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,12 +16,16 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from accord.accounts.domain import Permission
+from accord.accounts.services import Principal
 from accord.db import new_id
-from accord.delivery.domain import DEAD, PENDING, STATUSES
+from accord.delivery import handlers
+from accord.delivery.domain import DEAD, PENDING, STATUSES, mask_address
 from accord.delivery.errors import DeliveryError, InvalidState, NotFound, PermanentFailure
 from accord.delivery.handlers import EMAIL, check_kind
-from accord.delivery.mail import Email
+from accord.delivery.mail import Email, address_of
 from accord.delivery.models import MailboxMessage, OutboxMessage
+from accord.errors import InvalidInput
 from accord.runtime import Runtime
 
 __all__ = [
@@ -34,12 +39,15 @@ __all__ = [
     "get_mailbox_message",
     "list_dead",
     "list_mailbox",
+    "list_outbox",
     "outbox_stats",
+    "replay",
     "retry_dead",
     "send_email",
 ]
 
 MAX_PAGE = 200
+log = logging.getLogger("accord.delivery")
 
 
 @dataclass(frozen=True)
@@ -61,9 +69,10 @@ class OutboxView:
     status: str
     attempts: int
     last_error: str | None
-    next_attempt_at: datetime
+    next_attempt_at: datetime  # for a dead message: when it went dead
     created_at: datetime
     delivered_at: datetime | None
+    to: str | None = None  # an email's first recipient, masked (an***@example.com)
 
 
 def _aware(now: datetime) -> datetime:
@@ -90,7 +99,7 @@ def enqueue(session: Session, *, kind: str, payload: dict[str, Any], now: dateti
     row = OutboxMessage(
         id=new_id(), org_id=org_id, kind=kind, payload=payload, status=PENDING, attempts=0,
         next_attempt_at=now + timedelta(seconds=delay_s), locked_until=None,
-        last_error=None, created_at=now, delivered_at=None)
+        last_error=None, failing_since=None, created_at=now, delivered_at=None)
     session.add(row)
     return row
 
@@ -108,10 +117,26 @@ def _mailbox_view(row: MailboxMessage) -> MailboxView:
                        created_at=row.created_at)
 
 
-def _outbox_view(row: OutboxMessage) -> OutboxView:
+def _outbox_view(row: OutboxMessage, to: str | None = None) -> OutboxView:
     return OutboxView(id=row.id, kind=row.kind, status=row.status, attempts=row.attempts,
                       last_error=row.last_error, next_attempt_at=row.next_attempt_at,
-                      created_at=row.created_at, delivered_at=row.delivered_at)
+                      created_at=row.created_at, delivered_at=row.delivered_at,
+                      to=mask_address(to) if to else None)
+
+
+def _addressee(rt: Runtime, row: OutboxMessage) -> str | None:
+    """Who an email goes to: its kind's addressee hook, else the payload's ``to``."""
+    hook = handlers.addressee_hook(row.kind)
+    if hook is not None:
+        try:
+            return hook(rt, dict(row.payload or {}))
+        except Exception:  # a listing must not fail on one odd row
+            log.exception("outbox %s: addressee of %s unknown", row.id, row.kind)
+            return None
+    to = (row.payload or {}).get("to")
+    if isinstance(to, list) and to and isinstance(to[0], str):
+        return address_of(to[0])
+    return None
 
 
 def _page(limit: int, offset: int) -> tuple[int, int]:
@@ -188,5 +213,50 @@ def retry_dead(rt: Runtime, org_id: str, message_id: str) -> OutboxView:
         row.attempts = 0
         row.next_attempt_at = now
         row.locked_until = None
+        row.failing_since = None
         uow.commit()
         return _outbox_view(row)
+
+
+# -- the admin's view of the outbox (API, CLI, console) ------------------------------------
+
+
+def list_outbox(rt: Runtime, principal: Principal, *, status: str | None = None,
+                limit: int = 50, offset: int = 0) -> list[OutboxView]:
+    """The principal's organisation's outbox rows, newest first (dead ones: most recently
+    failed first); ``status`` one of pending, delivered, dead. Admins (``outbox:manage``)."""
+    principal.require(Permission.OUTBOX_MANAGE)
+    if status is not None and status not in STATUSES:
+        raise InvalidInput(f"status must be one of {', '.join(STATUSES)}",
+                            code="invalid_status")
+    limit, offset = _page(limit, offset)
+    stmt = select(OutboxMessage).where(OutboxMessage.org_id == principal.org_id)
+    if status is not None:
+        stmt = stmt.where(OutboxMessage.status == status)
+    order = (OutboxMessage.next_attempt_at.desc() if status == DEAD
+             else OutboxMessage.created_at.desc())
+    with rt.db.uow() as uow:
+        rows = list(uow.session.scalars(stmt.order_by(order, OutboxMessage.id.desc())
+                                        .limit(limit).offset(offset)))
+        uow.session.expunge_all()
+    # after the transaction: an addressee hook opens its own (SQLite has one writer)
+    return [_outbox_view(r, _addressee(rt, r)) for r in rows]
+
+
+def replay(rt: Runtime, principal: Principal, message_id: str) -> OutboxView:
+    """Queue a dead message of the principal's organisation again, due now, with a fresh
+    set of attempts (the email keeps its Message-ID). 404 ``message_not_found`` for an
+    unknown id or another organisation's, 409 ``message_not_dead`` unless it is dead."""
+    principal.require(Permission.OUTBOX_MANAGE)
+    try:
+        retry_dead(rt, principal.org_id, message_id)
+    except NotFound as exc:
+        raise NotFound("no such outbox message in your organisation",
+                       code="message_not_found") from exc
+    except InvalidState as exc:
+        raise InvalidState(exc.message, code="message_not_dead") from exc
+    with rt.db.uow() as uow:
+        row = uow.session.get(OutboxMessage, message_id)
+        assert row is not None  # just revived in this organisation
+        uow.session.expunge(row)
+    return _outbox_view(row, _addressee(rt, row))

@@ -320,6 +320,8 @@ def _audit_data(session: Session, env: Envelope, event: AuditEvent) -> dict[str,
         if rec is not None:
             data.update(recipient_role=rec.role, recipient_status=rec.status,
                         routing_order=rec.routing_order)
+    if event.tag == "recipient:delivery_failed":
+        data["reason"] = (event.data or {}).get("reason")
     return data
 
 

@@ -35,6 +35,8 @@ EVENTS: dict[str, str] = {
     "recipient.signed": "a signer finished signing",
     "recipient.approved": "an approver finished approving",
     "recipient.declined": "a recipient declined",
+    "recipient.delivery_failed": "a signing request could not be delivered (refused by the "
+                                 "mail server, or retried for 72 hours); data.reason says why",
     "bulk_batch.finished": "every envelope of a bulk send batch was created or failed",
     "webhook.test": "a test event sent from the API, CLI or console (only to that endpoint)",
 }
@@ -52,6 +54,7 @@ TAG_EVENTS: dict[str, str] = {
     "recipient:signed": "recipient.signed",
     "recipient:approved": "recipient.approved",
     "recipient:declined": "recipient.declined",
+    "recipient:delivery_failed": "recipient.delivery_failed",
 }
 TEST_EVENT = "webhook.test"
 _EVENT_NAME = re.compile(r"^[a-z][a-z_]*\.[a-z][a-z_]*$")

@@ -36,10 +36,13 @@ from accord.delivery import handlers
 from accord.delivery.domain import (
     DEAD,
     DELIVERED,
+    MAIL_BACKOFF_CAP_S,
     PENDING,
     backoff_s,
     describe_error,
     is_final_attempt,
+    is_mail_kind,
+    mail_gives_up,
 )
 from accord.delivery.errors import UNKNOWN_KIND, PermanentFailure, UnknownKind
 from accord.delivery.mail import Mailer, mailer_for
@@ -61,6 +64,8 @@ class Claim:
     payload: dict[str, Any]
     attempts: int
     lease: datetime
+    created_at: datetime
+    failing_since: datetime | None = None
 
 
 class Worker:
@@ -123,7 +128,8 @@ class Worker:
                 row.locked_until = lease
                 claims.append(Claim(id=row.id, kind=row.kind, org_id=row.org_id,
                                     payload=copy.deepcopy(row.payload), attempts=row.attempts,
-                                    lease=lease))
+                                    lease=lease, created_at=row.created_at,
+                                    failing_since=row.failing_since))
             uow.commit()
         if claims:
             log.debug("worker %s claimed %d rows", self.name, len(claims))
@@ -151,7 +157,8 @@ class Worker:
         except Exception as exc:
             return self._failed(claim, exc, permanent=False)
         now = self.rt.now()
-        if not self._finalise(claim, status=DELIVERED, delivered_at=now, locked_until=None):
+        if not self._finalise(claim, status=DELIVERED, delivered_at=now, locked_until=None,
+                              failing_since=None):
             return "lost"
         log.info("outbox %s (%s) delivered by %s", claim.id, claim.kind, self.name)
         return DELIVERED
@@ -174,28 +181,61 @@ class Worker:
     # -- outcomes -------------------------------------------------------------------
 
     def _failed(self, claim: Claim, exc: BaseException, *, permanent: bool) -> str:
+        """Reschedule or bury a failed row. Emails (``email``, ``email:*``) are retried
+        with backoff capped at an hour until they have failed for 72 hours; a kind with
+        its own schedule (webhooks) follows it; other work gives up after
+        ``outbox_max_attempts``. A PermanentFailure goes dead at once."""
         now = self.rt.now()
         error = self._describe(exc)
         attempts = claim.attempts + 1
+        failing_since = claim.failing_since or now
         schedule = handlers.retry_schedule(claim.kind)
-        max_attempts = len(schedule) if schedule else self.rt.settings.outbox_max_attempts
-        if permanent or is_final_attempt(attempts, max_attempts):
+        mail = schedule is None and is_mail_kind(claim.kind)
+        if schedule:
+            final = is_final_attempt(attempts, len(schedule))
+        elif mail:
+            final = mail_gives_up(failing_since, now)
+        else:
+            final = is_final_attempt(attempts, self.rt.settings.outbox_max_attempts)
+        if permanent or final:
             if not self._finalise(claim, status=DEAD, attempts=attempts, last_error=error,
-                                  next_attempt_at=now, locked_until=None):
+                                  next_attempt_at=now, locked_until=None,
+                                  failing_since=failing_since):
                 return "lost"
             log.error("outbox %s (%s) dead after %d attempt(s): %s",
                       claim.id, claim.kind, attempts, error)
+            self._dead(claim, error=error, attempts=attempts, permanent=permanent)
             return DEAD
-        delay = schedule[attempts] if schedule else backoff_s(
-            attempts, base_s=self.rt.settings.outbox_backoff_base_s, jitter=self.jitter,
-            rand=_jitter_random.random())
+        if schedule:
+            delay = schedule[attempts]
+        else:
+            delay = backoff_s(attempts, base_s=self.rt.settings.outbox_backoff_base_s,
+                              jitter=self.jitter, rand=_jitter_random.random())
+            if mail:
+                delay = min(delay, MAIL_BACKOFF_CAP_S)
         if not self._finalise(claim, attempts=attempts, last_error=error, locked_until=None,
-                              next_attempt_at=now + timedelta(seconds=delay)):
+                              next_attempt_at=now + timedelta(seconds=delay),
+                              failing_since=failing_since):
             return "lost"
         log.warning("outbox %s (%s) attempt %d failed, retry in %.1fs: %s",
                     claim.id, claim.kind, attempts, delay, error)
         log.debug("outbox %s failure detail", claim.id, exc_info=exc)
         return PENDING
+
+    def _dead(self, claim: Claim, *, error: str, attempts: int, permanent: bool) -> None:
+        """Run the kind's failed hook (tell the sender...); its failure leaves the row
+        dead and listed for an admin to replay."""
+        hook = handlers.failed_hook(claim.kind)
+        if hook is None:
+            return
+        letter = handlers.DeadLetter(id=claim.id, kind=claim.kind, org_id=claim.org_id,
+                                     payload=copy.deepcopy(claim.payload), error=error,
+                                     attempts=attempts, permanent=permanent,
+                                     created_at=claim.created_at)
+        try:
+            hook(self.rt, letter)
+        except Exception:
+            log.exception("failed hook for %s failed (row %s)", claim.kind, claim.id)
 
     def _describe(self, exc: BaseException) -> str:
         if isinstance(exc, UnknownKind):

@@ -3,7 +3,9 @@
 Envelope:   draft -> sent -> completed
                       \\-> declined | voided | expired      (draft -> voided too)
 Recipient:  created -> waiting -> sent -> delivered -> completed | declined
-            (cc recipients stay "cc" until the envelope completes, then "completed")
+            (cc recipients stay "cc" until the envelope completes, then "completed";
+            sent -> delivery_failed when the signing request could not be delivered, and
+            back to sent on resend or correction; it is still their turn meanwhile)
 
 Routing: recipients who act (signers, approvers) are grouped by routing order; the lowest
 order with anyone unfinished is the current step; everyone in it acts in parallel; the next
@@ -31,6 +33,7 @@ class RecipientStatus(StrEnum):
     WAITING = "waiting"
     SENT = "sent"
     DELIVERED = "delivered"
+    DELIVERY_FAILED = "delivery_failed"
     COMPLETED = "completed"
     DECLINED = "declined"
     CC = "cc"
@@ -52,7 +55,8 @@ class FieldKind(StrEnum):
 
 TERMINAL = frozenset({EnvelopeStatus.COMPLETED, EnvelopeStatus.DECLINED,
                       EnvelopeStatus.VOIDED, EnvelopeStatus.EXPIRED})
-ACTIVE_RECIPIENT = frozenset({RecipientStatus.SENT, RecipientStatus.DELIVERED})
+ACTIVE_RECIPIENT = frozenset({RecipientStatus.SENT, RecipientStatus.DELIVERED,
+                              RecipientStatus.DELIVERY_FAILED})
 
 
 class TransitionError(Exception):
@@ -120,8 +124,25 @@ class EnvelopeState:
     def mark_viewed(self, recipient_id: str) -> bool:
         """Record that a recipient opened the envelope; True when that changed the state."""
         r = self.recipient(recipient_id)
-        if r.status is RecipientStatus.SENT:
+        if r.status in (RecipientStatus.SENT, RecipientStatus.DELIVERY_FAILED):
             r.status = RecipientStatus.DELIVERED
+            return True
+        return False
+
+    def fail_delivery(self, recipient_id: str) -> bool:
+        """The recipient's signing request could not be delivered; True when that changed
+        the state (someone who already opened the documents got an earlier request)."""
+        r = self.recipient(recipient_id)
+        if self.status is EnvelopeStatus.SENT and r.status is RecipientStatus.SENT:
+            r.status = RecipientStatus.DELIVERY_FAILED
+            return True
+        return False
+
+    def restore_delivery(self, recipient_id: str) -> bool:
+        """A signing request reached the recipient after all (a replay or a new one)."""
+        r = self.recipient(recipient_id)
+        if r.status is RecipientStatus.DELIVERY_FAILED:
+            r.status = RecipientStatus.SENT
             return True
         return False
 

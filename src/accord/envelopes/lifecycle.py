@@ -39,8 +39,10 @@ from accord.envelopes import lifecycle_rules as rules
 from accord.envelopes.domain import EnvelopeStatus, RecipientRole, RecipientStatus
 from accord.envelopes.models import Envelope, Recipient
 from accord.envelopes.services import (
+    ASKED,
     Actor,
     EnvelopeView,
+    clear_delivery_failure,
     commit_or_conflict,
     expire_due,
     load,
@@ -416,7 +418,8 @@ def hand_over(rt: Runtime, session: Session, env: Envelope, rec: Recipient, to: 
     rec.ip = rec.user_agent = None
     rec.reminded_at, rec.reminder_count = None, 0
     end_sessions(session, rec.id)
-    if rec.status in ACTIVE:
+    if rec.status in ASKED:
+        clear_delivery_failure(rec)
         rec.status = RecipientStatus.SENT.value
         if state_of(env, recipients_of(session, env.id)).is_turn_of(rec.id):
             notify(session, env, [rec.id], now, rt.link_key)
@@ -454,7 +457,7 @@ def reassign(rt: Runtime, principal: Principal, envelope_id: str, recipient_id: 
         if rec.auth_method != auth.method:
             raise Conflict("the recipient changed meanwhile; try again",
                            code="concurrent_update")
-        was_asked = rec.notified_at is not None and rec.status in ACTIVE
+        was_asked = rec.notified_at is not None and rec.status in ASKED
         before = hand_over(rt, s, env, rec, Person(name, email, auth.phone),
                            method=auth.method, config=auth.config, now=now,
                            may_delegate=rec.may_delegate)

@@ -102,6 +102,9 @@ class Recipient(Base):
     reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     reminder_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     may_delegate: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # why the last signing request could not be delivered (status "delivery_failed")
+    delivery_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    delivery_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class Field(Base):

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from accord.accounts.domain import Access, Permission, Role, envelope_access
 from accord.accounts.services import Principal
-from accord.envelopes.domain import EnvelopeStatus
+from accord.envelopes.domain import EnvelopeStatus, RecipientStatus
 from accord.envelopes.models import Document, Envelope, Field, Recipient
 from accord.errors import InvalidInput, NotFound
 from accord.runtime import Runtime
@@ -34,6 +35,9 @@ class RecipientView:
     declined_at: datetime | None
     decline_reason: str | None
     key: str | None = None  # the template role / recipient key routing rules name
+    # status "delivery_failed": why the signing request could not be delivered, and when
+    delivery_error: str | None = None
+    delivery_failed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -153,6 +157,13 @@ def field_view(f: Field) -> FieldView:
                      y=f.y, width=f.width, height=f.height, value=f.value)
 
 
+def _delivery_failure(r: Recipient) -> dict[str, Any]:
+    """Why the signing request did not arrive, while the recipient is delivery_failed."""
+    failed = r.status == RecipientStatus.DELIVERY_FAILED.value
+    return {"delivery_error": r.delivery_error if failed else None,
+            "delivery_failed_at": r.delivery_failed_at if failed else None}
+
+
 def view_of(session: Session, env: Envelope) -> EnvelopeView:
     return EnvelopeView(
         id=env.id, subject=env.subject, message=env.message, status=env.status,
@@ -164,7 +175,8 @@ def view_of(session: Session, env: Envelope) -> EnvelopeView:
             id=r.id, name=r.name, email=r.email, role=r.role, routing_order=r.routing_order,
             status=r.status, auth_method=r.auth_method, viewed_at=r.viewed_at,
             consented_at=r.consented_at, completed_at=r.completed_at,
-            declined_at=r.declined_at, decline_reason=r.decline_reason, key=r.role_key)
+            declined_at=r.declined_at, decline_reason=r.decline_reason, key=r.role_key,
+            **_delivery_failure(r))
             for r in recipients_of(session, env.id)],
         documents=[DocumentView(id=d.id, name=d.name, sha256=d.sha256, size=d.size,
                                 page_count=d.page_count) for d in documents_of(session, env.id)],

@@ -67,6 +67,7 @@ from accord.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from accord.runtime import Runtime
 
 __all__ = [
+    "ASKED",
     "SIGNING_REQUEST",
     "Actor",
     "Dashboard",
@@ -81,6 +82,7 @@ __all__ = [
     "RecipientView",
     "TemplateRef",
     "apply_state",
+    "clear_delivery_failure",
     "commit_or_conflict",
     "correct",
     "create",
@@ -330,6 +332,18 @@ def void(rt: Runtime, principal: Principal, envelope_id: str, reason: str,
         return view_of(uow.session, env)
 
 
+# asked to act: a new link may go to them (delivery_failed: the last one did not arrive)
+ASKED = (RecipientStatus.SENT.value, RecipientStatus.DELIVERED.value,
+         RecipientStatus.DELIVERY_FAILED.value)
+
+
+def clear_delivery_failure(rec: Recipient) -> None:
+    """A new signing request is on its way: the recipient leaves ``delivery_failed``."""
+    if rec.status == RecipientStatus.DELIVERY_FAILED.value:
+        rec.status = RecipientStatus.SENT.value
+    rec.delivery_error = rec.delivery_failed_at = None
+
+
 def _active_recipient(session: Session, env: Envelope, recipient_id: str) -> Recipient:
     rec = next((r for r in recipients_of(session, env.id) if r.id == recipient_id), None)
     if rec is None:
@@ -346,10 +360,10 @@ def resend(rt: Runtime, principal: Principal, envelope_id: str, recipient_id: st
     with rt.db.uow() as uow:
         env = load(uow.session, principal, envelope_id, for_update=True)
         rec = _active_recipient(uow.session, env, recipient_id)
-        if env.status != EnvelopeStatus.SENT.value or rec.status not in (
-                RecipientStatus.SENT.value, RecipientStatus.DELIVERED.value):
+        if env.status != EnvelopeStatus.SENT.value or rec.status not in ASKED:
             raise Conflict("only a recipient whose turn it is can be sent a new link",
                            code="recipient_not_active")
+        clear_delivery_failure(rec)
         audit.record(uow.session, env, "recipient:resent", actor=actor.label, now=now,
                      ip=actor.ip, user_agent=actor.user_agent,
                      data={"recipient_id": rec.id, "email": rec.email})
@@ -403,7 +417,8 @@ def correct(rt: Runtime, principal: Principal, envelope_id: str, recipient_id: s
         if (before["email"], before["phone"]) != (after["email"], after["phone"]):
             rec.token_hash = None
             end_sessions(uow.session, rec.id)
-            if rec.status in (RecipientStatus.SENT.value, RecipientStatus.DELIVERED.value):
+            if rec.status in ASKED:
+                clear_delivery_failure(rec)
                 rec.status = RecipientStatus.SENT.value
                 notify(uow.session, env, [rec.id], now, rt.link_key)
         commit_or_conflict(uow.session)

@@ -15,8 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from accord.delivery import handlers, sms
 from accord.delivery.errors import PermanentFailure
+from accord.delivery.handlers import DeadLetter
 from accord.delivery.mail import Email
 from accord.envelopes.domain import EnvelopeStatus
 from accord.envelopes.models import Envelope, Recipient
@@ -52,9 +55,16 @@ def signing_request_email(rt: Runtime, payload: dict[str, Any]) -> Email | None:
 
 
 def signing_request_delivered(rt: Runtime, payload: dict[str, Any]) -> None:
-    """Audit that the signing request reached the mail server (or the local mailbox)."""
+    """Audit that the signing request reached the mail server (or the local mailbox); a
+    recipient marked ``delivery_failed`` (an admin replayed the email) is ``sent`` again."""
     from accord.audit import services as audit
-    from accord.envelopes.services import commit_or_conflict, lock
+    from accord.envelopes.services import (
+        apply_state,
+        commit_or_conflict,
+        lock,
+        recipients_of,
+        state_of,
+    )
 
     channel = "smtp" if rt.settings.smtp_host else "local-mailbox"
     with rt.db.uow() as uow:
@@ -62,9 +72,84 @@ def signing_request_delivered(rt: Runtime, payload: dict[str, Any]) -> None:
         env = lock(uow.session, rec.envelope_id) if rec else None
         if rec is None or env is None:
             return
+        recs = recipients_of(uow.session, env.id)
+        state = state_of(env, recs)
+        if state.restore_delivery(rec.id):
+            apply_state(env, recs, state)
+        rec.delivery_error = rec.delivery_failed_at = None
         audit.record(uow.session, env, "recipient:delivered", actor="system", now=rt.now(),
                      data={"recipient_id": rec.id, "email": rec.email, "channel": channel})
         commit_or_conflict(uow.session)
+
+
+def signing_request_failed(rt: Runtime, letter: DeadLetter) -> None:
+    """The signing request went dead (refused, or retried for 72 hours): the recipient
+    shows ``delivery_failed`` with the reason, the audit trail records
+    ``recipient:delivery_failed`` (which webhooks turn into ``recipient.delivery_failed``)
+    and the sender is emailed. Nothing happens for a request that a newer one (resend,
+    correction) replaced, or once the envelope is no longer out for signature."""
+    from accord.envelopes.services import commit_or_conflict
+    from accord.errors import Conflict
+
+    for _ in range(3):  # a signer acting meanwhile bumps the envelope's version
+        try:
+            with rt.db.uow() as uow:
+                if _record_failure(rt, uow.session, letter):
+                    commit_or_conflict(uow.session)
+                return
+        except Conflict:
+            continue
+
+
+def _record_failure(rt: Runtime, session: Session, letter: DeadLetter) -> bool:
+    from accord.audit import services as audit
+    from accord.delivery.services import send_email
+    from accord.envelopes.services import (
+        apply_state,
+        lock,
+        recipients_of,
+        sender_email,
+        state_of,
+    )
+
+    rec = session.get(Recipient, str(letter.payload.get("recipient_id")))
+    env = lock(session, rec.envelope_id) if rec else None
+    if rec is None or env is None or env.status != EnvelopeStatus.SENT.value:
+        return False
+    session.refresh(rec)  # read again under the envelope's lock
+    if rec.notified_at is not None and rec.notified_at > letter.created_at:
+        return False  # a newer signing request replaced this one
+    now = rt.now()
+    recs = recipients_of(session, env.id)
+    state = state_of(env, recs)
+    if not state.fail_delivery(rec.id):
+        return False
+    apply_state(env, recs, state)
+    rec.delivery_error, rec.delivery_failed_at = letter.error, now
+    audit.record(session, env, "recipient:delivery_failed", actor="system", now=now,
+                 data={"recipient_id": rec.id, "email": rec.email, "reason": letter.error,
+                       "permanent": letter.permanent, "attempts": letter.attempts})
+    sender = sender_email(session, env)
+    if sender:
+        url = f"{rt.settings.base_url.rstrip('/')}/console/envelopes/{env.id}"
+        how = ("The mail server refused it." if letter.permanent else
+               f"Accord tried {letter.attempts} times over three days.")
+        send_email(session, Email(
+            to=(sender,),
+            subject=" ".join(f"Could not deliver to {rec.email}: {env.subject}".split())[:300],
+            body=(f"Hello,\n\nAccord could not deliver the signing request for "
+                  f"\"{env.subject}\" to {rec.name} <{rec.email}>: {letter.error}\n\n"
+                  f"{how} Check the address, then correct the recipient or resend the "
+                  f"request from the envelope page:\n{url}\n")),
+            now=now, org_id=env.org_id)
+    return True
+
+
+def signing_request_addressee(rt: Runtime, payload: dict[str, Any]) -> str | None:
+    """The recipient's current address (for the admin's outbox list)."""
+    with rt.db.uow() as uow:
+        rec = uow.session.get(Recipient, str(payload.get("recipient_id")))
+        return rec.email if rec else None
 
 
 @dataclass(frozen=True)
@@ -136,6 +221,7 @@ def signer_code_sms(rt: Runtime, payload: dict[str, Any]) -> None:
     send_sms_code(rt, payload)
 
 
-handlers.register(SIGNING_REQUEST, signing_request_email, delivered=signing_request_delivered)
+handlers.register(SIGNING_REQUEST, signing_request_email, delivered=signing_request_delivered,
+                  failed=signing_request_failed, addressee=signing_request_addressee)
 handlers.register(EMAIL_CODE, signer_code_email)
 handlers.register(SMS_CODE, signer_code_sms)
