@@ -1,7 +1,8 @@
 """The OpenAPI document: every /api operation documents the error answers every route can
 give (malformed body, authentication, permission, unknown object, validation, conflict,
-rate limit, body too large: every route has a body limit), so clients and schema checkers see the whole contract, not just the happy
-path. Operation-specific descriptions already present are kept."""
+rate limit, and 413 with the route's body limit), so clients and schema checkers see the
+whole contract, not just the happy path. Operation-specific descriptions already present
+are kept (the 413's is replaced by one that states the limit)."""
 
 from __future__ import annotations
 
