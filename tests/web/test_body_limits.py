@@ -268,3 +268,10 @@ def test_every_api_operation_documents_its_413(rt: Runtime) -> None:
             assert limits.human(limit) in answer["description"], (method, path)
     assert "csv_too_large" in paths["/api/v1/bulk-batches"]["post"]["responses"]["413"][
         "description"]
+
+
+def test_the_readme_shows_the_table() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    assert limits.markdown_table(Settings()) in readme.split("\n## Limits\n", 1)[1]
