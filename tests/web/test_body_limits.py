@@ -188,7 +188,7 @@ def test_bodies_past_the_limit_are_refused_while_streaming_without_memory(
         before_kb = _status_kb("VmRSS")
         peak_reset = _reset_peak()
         with Sampler() as sampler:
-            for headers in ({}, agent.auth):
+            for headers in ({}, agent.auth, {**agent.auth, "Idempotency-Key": "big-1"}):
                 answer = _stream(port, path, headers)
                 seen = recorder.last(path)
                 assert seen.status == 413 and _code(bytes(seen.body)) == "request_too_large"
