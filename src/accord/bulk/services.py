@@ -140,14 +140,14 @@ def _check_file(rt: Runtime, p: Prepared, data: bytes, mapping: Mapping[str, str
     for number, cells in enumerate(table.rows, start=1):
         given = domain.row_input(number, cells, table.header, table.targets, shape)
         found = given.problems
-        repeated = duplicates.check(number, cells) if duplicates else None
-        if repeated is not None:
-            found.append(repeated)
         _context, var_problems = check(p, given.data)
         found += [Problem(v.code, v.message, row=number,
                           column=columns.get(v.variable.split("[")[0], v.variable))
                   for v in var_problems]
         found += domain.recipient_problems(number, given.recipients, shape, columns)
+        repeated = duplicates.check(number, cells) if duplicates else None
+        if repeated is not None:
+            found.append(repeated)
         if found:
             invalid += 1
             problems += found
