@@ -19,6 +19,7 @@ from accord import __version__
 from accord.errors import AccordError
 from accord.runtime import Runtime
 from accord.web.idempotency import Idempotency
+from accord.web.limits import BodyLimit
 from accord.web.openapi import install as install_openapi
 from accord.web.ratelimit import RateLimit
 from accord.web.security import OriginCheck, SecurityHeaders
@@ -107,6 +108,7 @@ def create_app(rt: Runtime) -> FastAPI:  # noqa: PLR0915 - one import + mount pe
     app.add_middleware(RateLimit, settings=lambda: rt.settings)
     app.add_middleware(OriginCheck, settings=lambda: rt.settings)  # inside the headers
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(BodyLimit, settings=lambda: rt.settings)  # outermost: before auth
 
     @app.exception_handler(AccordError)
     async def accord_error(request: Request, exc: AccordError) -> Any:

@@ -44,6 +44,18 @@ class Settings(BaseSettings):
     max_document_pages: int = 500
     max_documents: int = 20
 
+    max_body_bytes: int = Field(1024 * 1024, gt=0, description="Largest request body of "
+                                "routes without a larger limit (README: Limits); 413 past it.")
+    max_upload_body_bytes: int | None = Field(None, gt=0, description="Largest body of the "
+                                              "routes that carry PDFs (envelopes, templates); "
+                                              "default: one max_document_bytes PDF as "
+                                              "base64 plus 1 MiB.")
+    bulk_max_csv_bytes: int = Field(20 * 1024 * 1024, gt=0, description="Largest bulk send "
+                                    "CSV file (413 csv_too_large); the bulk routes' body "
+                                    "limit is its base64 plus 1 MiB.")
+    bulk_max_rows: int = Field(50_000, gt=0, description="Most data rows in one bulk send "
+                               "CSV (413 csv_too_large).")
+
     outbox_max_attempts: int = 8
     outbox_backoff_base_s: float = 2.0
     worker_poll_s: float = 0.5

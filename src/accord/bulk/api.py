@@ -14,7 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from accord.bulk import services
 from accord.envelopes.api import ERRORS
 from accord.errors import InvalidInput
+from accord.runtime import Runtime
 from accord.web.deps import CanUseTemplates, Rt
+from accord.web.limits import base64_size
 
 router = APIRouter(prefix="/api/v1", tags=["bulk send"])
 
@@ -24,15 +26,19 @@ class BulkIn(BaseModel):
 
     template_key: str = Field(min_length=1, max_length=80)
     version: int | None = Field(None, ge=1, description="Default: the latest published.")
-    csv_base64: str = Field(min_length=1, max_length=28_000_000, description="The CSV "
-                            "file (UTF-8, header row), base64-encoded. Columns are template "
-                            "variables "
+    csv_base64: str = Field(min_length=1, description="The CSV file (UTF-8, header "
+                            "row), base64-encoded. Columns are template variables "
                             "(`customer.legal_name`) or recipients "
-                            "(`recipient.<role>.name|email|phone`). At most 20 MiB.")
+                            "(`recipient.<role>.name|email|phone`). At most 20 MiB and "
+                            "50,000 rows (`ACCORD_BULK_MAX_CSV_BYTES`, "
+                            "`ACCORD_BULK_MAX_ROWS`): past either, 413 `csv_too_large`.")
     file_name: str = Field("batch.csv", min_length=1, max_length=300)
     mapping: dict[str, str] = Field(default_factory=dict, description="Rename columns: "
                                     "`{\"CSV header\": \"target\"}`; an empty target "
                                     "ignores the column.")
+    allow_duplicates: bool = Field(False, description="Send rows that repeat an earlier "
+                                   "row (same recipients and values). By default such a "
+                                   "row is invalid, with the problem `duplicate_row`.")
 
 
 class SubmitIn(BulkIn):
@@ -42,7 +48,10 @@ class SubmitIn(BulkIn):
     expires_in_days: int = Field(120, ge=1, le=365)
 
 
-def _csv(body: BulkIn) -> bytes:
+def _csv(body: BulkIn, rt: Runtime) -> bytes:
+    limit = rt.settings.bulk_max_csv_bytes
+    if len(body.csv_base64) > base64_size(limit) + 4:  # too large without decoding it
+        raise services.too_large(limit)
     try:
         return base64.b64decode(body.csv_base64, validate=True)
     except (binascii.Error, ValueError) as exc:
@@ -60,11 +69,14 @@ IdempotencyKey = Annotated[str | None, Header(
              description="Every row is checked as sending would check it (variables, "
                          "recipients); nothing is stored or sent. Problems name the row "
                          "(1 = first line after the header), the column and a stable "
-                         "code. Problems with the file as a whole (not UTF-8, no header, "
-                         "unknown or duplicate columns) answer 422.")
+                         "code; a row that repeats an earlier one is `duplicate_row` "
+                         "(unless `allow_duplicates`). Problems with the file as a whole "
+                         "(not UTF-8, no header, unknown or duplicate columns) answer 422; "
+                         "a file over 20 MiB or 50,000 rows answers 413 `csv_too_large`.")
 def dry_run(body: BulkIn, rt: Rt, principal: CanUseTemplates) -> services.DryRun:
     return services.dry_run(rt, principal, template_key=body.template_key,
-                            version=body.version, data=_csv(body), mapping=body.mapping)
+                            version=body.version, data=_csv(body, rt), mapping=body.mapping,
+                            allow_duplicates=body.allow_duplicates)
 
 
 @router.post("/bulk-batches", status_code=201, response_model=services.BatchView,
@@ -79,10 +91,12 @@ def dry_run(body: BulkIn, rt: Rt, principal: CanUseTemplates) -> services.DryRun
 def submit(body: SubmitIn, rt: Rt, principal: CanUseTemplates,
            idempotency_key: IdempotencyKey = None) -> Any:
     out = services.submit(rt, principal, template_key=body.template_key,
-                          version=body.version, data=_csv(body), file_name=body.file_name,
-                          mapping=body.mapping, subject=body.subject, message=body.message,
+                          version=body.version, data=_csv(body, rt),
+                          file_name=body.file_name, mapping=body.mapping,
+                          subject=body.subject, message=body.message,
                           expires_in_days=body.expires_in_days,
-                          idempotency_key=idempotency_key)
+                          idempotency_key=idempotency_key,
+                          allow_duplicates=body.allow_duplicates)
     if not out.created:  # the stored batch, unchanged
         return JSONResponse(jsonable_encoder(out.batch), status_code=200)
     return out.batch

@@ -76,7 +76,8 @@ class _Local:
 
         return self.call(lambda: services.dry_run(
             self.rt, self.principal, template_key=body["template_key"],
-            version=body.get("version"), data=data, mapping=body["mapping"]))
+            version=body.get("version"), data=data, mapping=body["mapping"],
+            allow_duplicates=body["allow_duplicates"]))
 
     def submit(self, body: dict[str, Any], data: bytes, key: str | None) -> dict[str, Any]:
         from accord.bulk import services
@@ -85,7 +86,7 @@ class _Local:
             self.rt, self.principal, template_key=body["template_key"],
             version=body.get("version"), data=data, file_name=body["file_name"],
             mapping=body["mapping"], subject=body.get("subject"), message=body["message"],
-            idempotency_key=key).batch)
+            idempotency_key=key, allow_duplicates=body["allow_duplicates"]).batch)
 
     def get(self, batch_id: str) -> dict[str, Any]:
         from accord.bulk import services
@@ -163,6 +164,9 @@ def bulk_send(
                                "same key again never sends twice (default: the file's "
                                "hash).")] = None,
     wait: Annotated[bool, typer.Option(help="Follow the batch until it finishes.")] = True,
+    allow_duplicates: Annotated[bool, typer.Option(
+        "--allow-duplicates", help="Send rows that repeat an earlier row (same recipients "
+        "and values); by default they are invalid (duplicate_row).")] = False,
 ) -> None:
     """Send one envelope per CSV row (or only check the file with --dry-run)."""
     try:
@@ -176,7 +180,7 @@ def bulk_send(
         raise typer.Exit(2) from exc
     body: dict[str, Any] = {"template_key": template, "version": version,
                             "file_name": file.name, "mapping": columns, "subject": subject,
-                            "message": message}
+                            "message": message, "allow_duplicates": allow_duplicates}
     try:
         if url:
             if not api_key:

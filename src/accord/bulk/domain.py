@@ -168,9 +168,13 @@ def _targets(header: Sequence[str], shape: Shape,
 def parse(data: bytes, shape: Shape, mapping: Mapping[str, str] | None = None, *,
           max_rows: int = 50_000) -> Table:
     """The file's header, targets and data rows (blank lines skipped). File-level problems
-    raise ``CsvError``; row problems are left to ``check_row``."""
-    text = decode(data)
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    raise ``CsvError``; more than ``max_rows`` rows is ``csv_too_large``; row problems are
+    left to ``row_input``."""
+    decode(data)  # every byte is UTF-8, or csv_not_utf8 with the line (the text is dropped)
+    # read through a text wrapper: a StringIO of the whole text would hold it as 4 bytes
+    # per character (88 MB for a 20 MiB file)
+    stream = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
+    reader = csv.reader(stream, strict=True)
     try:
         header = _header(reader)
         if len(header) > MAX_COLUMNS:
@@ -180,7 +184,10 @@ def parse(data: bytes, shape: Shape, mapping: Mapping[str, str] | None = None, *
             if not any(c.strip() for c in cells):
                 continue
             if len(table.rows) >= max_rows:
-                raise CsvError("csv_too_many_rows", f"at most {max_rows} rows per batch")
+                raise CsvError("csv_too_large", f"the file has more than {max_rows:,} "
+                               "rows; send it as several batches", [Problem(
+                                   "csv_too_many_rows", f"at most {max_rows:,} rows per "
+                                   "batch", row=max_rows + 1)])
             table.rows.append(cells)
     except csv.Error as exc:
         raise CsvError("csv_malformed", f"the file is not valid CSV (line "
@@ -253,6 +260,29 @@ def recipient_problems(number: int, recipients: Mapping[str, Mapping[str, str]],
                 problems.append(Problem("recipient_invalid", "a name has at most 200 "
                                         "characters", row=number, column=column))
     return problems
+
+
+def _same(target: Target, cell: str) -> str:
+    value = cell.strip()
+    return value.casefold() if target.attr == "email" else value
+
+
+class Duplicates:
+    """Finds rows that would send the same envelope again: every column that fills
+    something (ignored columns aside) equal to an earlier row's, cells trimmed and emails
+    compared case-insensitively."""
+
+    def __init__(self, targets: Sequence[Target | None]) -> None:
+        self._used = [(i, t) for i, t in enumerate(targets) if t is not None]
+        self._seen: dict[tuple[str, ...], int] = {}
+
+    def check(self, number: int, cells: Sequence[str]) -> Problem | None:
+        key = tuple(_same(t, cells[i]) if i < len(cells) else "" for i, t in self._used)
+        first = self._seen.setdefault(key, number)
+        if first == number:
+            return None
+        return Problem("duplicate_row", f"the same recipients and values as row {first}; "
+                       "remove it, or allow duplicate rows", row=number)
 
 
 def neutralise(cell: str) -> str:

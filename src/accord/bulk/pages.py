@@ -18,9 +18,10 @@ from accord.accounts.domain import Permission
 from accord.accounts.pages import Console, ConsoleUser
 from accord.bulk import services
 from accord.drafting import services as drafting
-from accord.errors import AccordError, InvalidInput, PayloadTooLarge
+from accord.errors import AccordError, InvalidInput
 from accord.runtime import Runtime
 from accord.web.deps import Rt
+from accord.web.limits import bulk_bytes
 from accord.web.templating import render
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -28,8 +29,10 @@ NAV = "bulk"
 
 
 async def _posted_form(request: Request) -> AsyncIterator[FormData]:
-    # the CSV travels back in a hidden field from the report to "Send"
-    async with request.form(max_part_size=2 * services.MAX_BYTES) as form:
+    # the CSV travels back in a hidden field (base64) from the report to "Send"; a field
+    # may be as large as the whole body may be (BodyLimit), so that the service answers
+    # 413 csv_too_large for a file over the limit
+    async with request.form(max_part_size=bulk_bytes(request.app.state.rt.settings)) as form:
         yield form
 
 
@@ -78,15 +81,17 @@ async def bulk_check(request: Request, rt: Rt, console: ConsoleUser,
     console.check_csrf(str(form.get("csrf_token") or ""))
     key = str(form.get("template_key") or "")
     upload = form.get("file")
+    allow = bool(form.get("allow_duplicates"))
     try:
         if not isinstance(upload, UploadFile):
             raise InvalidInput("choose a CSV file", code="csv_missing")
-        if (upload.size or 0) > services.MAX_BYTES:
-            raise PayloadTooLarge("the file is larger than 20 MiB", code="csv_too_large")
-        data = await upload.read()
+        limit = rt.settings.bulk_max_csv_bytes
+        if (upload.size or 0) > limit:
+            raise services.too_large(limit)
+        data = await upload.read(limit + 1)  # from the spooled file; the service refuses more
         mapping = _mapping(form)
         report = services.dry_run(rt, console.principal, template_key=key, data=data,
-                                  mapping=mapping)
+                                  mapping=mapping, allow_duplicates=allow)
     except AccordError as exc:
         if exc.status not in (404, 409, 413, 422):
             raise
@@ -95,6 +100,7 @@ async def bulk_check(request: Request, rt: Rt, console: ConsoleUser,
     return render(request, "bulk/report.html", report=report, template_key=key,
                   file_name=upload.filename or "batch.csv", mapping=json.dumps(mapping),
                   csv_b64=base64.b64encode(data).decode(), shown=report.problems[:500],
+                  allow_duplicates=allow,
                   **console.context(NAV))
 
 
@@ -113,7 +119,8 @@ def bulk_send(request: Request, rt: Rt, console: ConsoleUser,
                               file_name=str(form.get("file_name") or "batch.csv"),
                               mapping=_mapping(form),
                               subject=str(form.get("subject") or "").strip() or None,
-                              message=str(form.get("message") or "").strip())
+                              message=str(form.get("message") or "").strip(),
+                              allow_duplicates=bool(form.get("allow_duplicates")))
     except AccordError as exc:
         if exc.status not in (404, 409, 413, 422):
             raise

@@ -45,8 +45,6 @@ def chunk_size(valid_rows: int) -> int:
     return max(1, min(MAX_CHUNK, valid_rows // MIN_CHUNKS))
 
 
-MAX_BYTES = 20 * 1024 * 1024
-MAX_ROWS = 50_000
 PENDING, DONE, FAILED, INVALID = "pending", "done", "failed", "invalid"
 PROCESSING, FINISHED = "processing", "finished"
 
@@ -107,29 +105,38 @@ def _shape(p: Prepared) -> Shape:
                  optional_roles=p.optional_roles)
 
 
-def _csv_error(exc: CsvError) -> InvalidInput:
-    return InvalidInput(exc.message, code=exc.code,
-                        details=[p.as_dict() for p in exc.problems] or None)
+def _csv_error(exc: CsvError) -> InvalidInput | PayloadTooLarge:
+    cls = PayloadTooLarge if exc.code == "csv_too_large" else InvalidInput
+    return cls(exc.message, code=exc.code,
+               details=[p.as_dict() for p in exc.problems] or None)
 
 
-def _check_file(p: Prepared, data: bytes, mapping: Mapping[str, str],
-                batch_id: str) -> _Checked:
-    """Parse and check every row in one pass; rows ready for the bulk INSERT."""
-    if len(data) > MAX_BYTES:
-        raise PayloadTooLarge(f"the file is larger than {MAX_BYTES // (1024 * 1024)} MiB",
-                              code="csv_too_large")
+def too_large(max_bytes: int) -> PayloadTooLarge:
+    """The answer to a CSV file over ``max_bytes`` (ACCORD_BULK_MAX_CSV_BYTES)."""
+    shown = f"{max_bytes / (1024 * 1024):.1f}".removesuffix(".0")
+    return PayloadTooLarge(f"the file is larger than {shown} MiB; send it as several "
+                           "batches", code="csv_too_large", details={"max_bytes": max_bytes})
+
+
+def _check_file(rt: Runtime, p: Prepared, data: bytes, mapping: Mapping[str, str],
+                batch_id: str, *, allow_duplicates: bool = False) -> _Checked:
+    """Parse and check every row in one pass; rows ready for the bulk INSERT. A row that
+    repeats an earlier one is invalid (``duplicate_row``) unless ``allow_duplicates``."""
+    if len(data) > rt.settings.bulk_max_csv_bytes:
+        raise too_large(rt.settings.bulk_max_csv_bytes)
     if p.unsupported_roles:
         raise InvalidInput(f"roles {p.unsupported_roles} sign in with an access code or "
                            "questions, which bulk send cannot give", code="role_auth_unsupported")
     shape = _shape(p)
     try:
-        table = domain.parse(data, shape, mapping, max_rows=MAX_ROWS)
+        table = domain.parse(data, shape, mapping, max_rows=rt.settings.bulk_max_rows)
     except CsvError as exc:
         raise _csv_error(exc) from exc
     columns = {t.name: h for h, t in zip(table.header, table.targets, strict=True) if t}
     rows: list[dict[str, Any]] = []
     problems: list[Problem] = []
     invalid = 0
+    duplicates = None if allow_duplicates else domain.Duplicates(table.targets)
     for number, cells in enumerate(table.rows, start=1):
         given = domain.row_input(number, cells, table.header, table.targets, shape)
         found = given.problems
@@ -138,6 +145,9 @@ def _check_file(p: Prepared, data: bytes, mapping: Mapping[str, str],
                           column=columns.get(v.variable.split("[")[0], v.variable))
                   for v in var_problems]
         found += domain.recipient_problems(number, given.recipients, shape, columns)
+        repeated = duplicates.check(number, cells) if duplicates else None
+        if repeated is not None:
+            found.append(repeated)
         if found:
             invalid += 1
             problems += found
@@ -154,12 +164,15 @@ def _view_problem(p: Problem) -> RowProblem:
 
 def dry_run(rt: Runtime, principal: Principal, *, template_key: str,
             version: int | None = None, data: bytes,
-            mapping: Mapping[str, str] | None = None) -> DryRun:
+            mapping: Mapping[str, str] | None = None,
+            allow_duplicates: bool = False) -> DryRun:
     """Check every row as sending would, and store nothing. File-level problems (not
-    UTF-8, no header, unknown or duplicate columns) raise InvalidInput (422)."""
+    UTF-8, no header, unknown or duplicate columns) raise InvalidInput (422); a file over
+    the size or row limit raises PayloadTooLarge (413 ``csv_too_large``)."""
     principal.require(Permission.TEMPLATE_USE)
     p = published_version(rt, principal, template_key, version)
-    checked = _check_file(p, data, mapping or {}, "dry-run")
+    checked = _check_file(rt, p, data, mapping or {}, "dry-run",
+                          allow_duplicates=allow_duplicates)
     total = len(checked.rows)
     return DryRun(template=p.label, total_rows=total, valid_rows=total - checked.invalid,
                   invalid_rows=checked.invalid,
@@ -167,12 +180,14 @@ def dry_run(rt: Runtime, principal: Principal, *, template_key: str,
 
 
 def _identity(principal: Principal, p: Prepared, mapping: Mapping[str, str], data: bytes,
-              idempotency_key: str | None) -> tuple[str, str]:
+              idempotency_key: str | None, *, allow_duplicates: bool) -> tuple[str, str]:
     """(idempotency key, content hash)."""
     content = hashlib.sha256()
     for part in (principal.org_id, p.version_id,
                  json.dumps(dict(mapping), sort_keys=True, separators=(",", ":"))):
         content.update(part.encode() + b"\x00")
+    if allow_duplicates:  # another outcome for the same file (absent: hashes as before)
+        content.update(b"allow_duplicates\x00")
     content.update(data)
     digest = content.hexdigest()
     if idempotency_key is not None:
@@ -205,20 +220,24 @@ def submit(rt: Runtime, principal: Principal, *, template_key: str,
            version: int | None = None, data: bytes, file_name: str = "batch.csv",
            mapping: Mapping[str, str] | None = None, subject: str | None = None,
            message: str = "", expires_in_days: int = 120,
-           idempotency_key: str | None = None) -> Submitted:
-    """Store the batch and queue one envelope per valid row; invalid rows are kept with
-    their problems (they appear in the results). The same batch again: the stored one,
-    ``created`` False. A batch with no valid row is refused (422 ``no_valid_rows``)."""
+           idempotency_key: str | None = None, allow_duplicates: bool = False) -> Submitted:
+    """Store the batch and queue one envelope per valid row; invalid rows (duplicate rows
+    too, unless ``allow_duplicates``) are kept with their problems (they appear in the
+    results). The same batch again: the stored one, ``created`` False. A batch with no
+    valid row is refused (422 ``no_valid_rows``)."""
     principal.require(Permission.TEMPLATE_USE)
     mapping = dict(mapping or {})
     p = published_version(rt, principal, template_key, version)
-    key, digest = _identity(principal, p, mapping, data, idempotency_key)
+    if len(data) > rt.settings.bulk_max_csv_bytes:  # before hashing it
+        raise too_large(rt.settings.bulk_max_csv_bytes)
+    key, digest = _identity(principal, p, mapping, data, idempotency_key,
+                            allow_duplicates=allow_duplicates)
     with rt.db.uow() as uow:  # the common retry: answer before checking 10,000 rows
         found = _existing(uow.session, principal.org_id, key, digest)
         if found is not None:
             return Submitted(_view(uow.session, found), created=False)
     batch_id = new_id()
-    checked = _check_file(p, data, mapping, batch_id)
+    checked = _check_file(rt, p, data, mapping, batch_id, allow_duplicates=allow_duplicates)
     if checked.invalid == len(checked.rows):
         raise InvalidInput(f"none of the {len(checked.rows)} rows can be sent",
                            code="no_valid_rows",

@@ -180,25 +180,27 @@ class Idempotency:
                                        "Idempotency-Key must be 1-255 printable ASCII "
                                        "characters without spaces"))
             return
-        body = bytearray()
+        chunks: list[bytes] = []  # joined once: the body is held once, not twice
         while True:
             message = await receive()
             if message["type"] != "http.request":
-                return  # the client went away
-            body += message.get("body", b"")
+                return  # the client went away (or BodyLimit refused the body)
+            chunks.append(message.get("body", b""))
             if not message.get("more_body"):
                 break
+        body = b"".join(chunks)
+        del chunks
         rt = self.runtime()
         owner = hashlib.sha256(auth).hexdigest()
         digest = hashlib.sha256()
         for part in (scope["path"].encode(), scope.get("query_string", b""),
-                     _header(scope, b"content-type") or b"", bytes(body)):
+                     _header(scope, b"content-type") or b"", body):
             digest.update(len(part).to_bytes(8, "big") + part)
         outcome = await to_thread.run_sync(begin, rt, owner, key, digest.hexdigest())
         if isinstance(outcome, Answer):
             await _answer(send, outcome)
             return
-        await self._run(scope, bytes(body), send, rt, outcome)
+        await self._run(scope, body, send, rt, outcome)
 
     async def _run(self, scope: Scope, body: bytes, send: Send, rt: Runtime,
                    begun: Begun) -> None:

@@ -1,7 +1,8 @@
 """The OpenAPI document: every /api operation documents the error answers every route can
 give (malformed body, authentication, permission, unknown object, validation, conflict,
-rate limit), so clients and schema checkers see the whole contract, not just the happy
-path. Operation-specific descriptions already present are kept."""
+rate limit, and 413 with the route's body limit), so clients and schema checkers see the
+whole contract, not just the happy path. Operation-specific descriptions already present
+are kept (the 413's is replaced by one that states the limit)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+
+from accord.config import Settings
+from accord.web import limits
 
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -29,7 +33,7 @@ DESCRIPTIONS = {
            "(`scope_missing`).",
     "404": "No such object in the caller's organisation (`not_found`).",
     "409": "The object's state does not allow this (`conflict` and more specific codes).",
-    "413": "The body is too large.",
+    "413": "The body is too large (`request_too_large`).",
     "422": "The request is not valid: every problem is listed in `details`.",
     "429": "Rate limited: retry after the `Retry-After` header's seconds.",
 }
@@ -51,8 +55,26 @@ def _error_response(code: str) -> dict[str, Any]:
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
 
+def _too_large(path: str, settings: Settings) -> str:
+    family = limits.family_for(path)
+    text = (f"The body is larger than {limits.human(family.max_bytes(settings))}, this "
+            f"route's limit (`{family.code}`, see the README's Limits): answered before "
+            "authentication, as soon as the limit is passed, and the connection is closed.")
+    if family.name == "bulk":
+        text += (f" A CSV file over {limits.human(settings.bulk_max_csv_bytes)} or "
+                 f"{settings.bulk_max_rows:,} rows is `csv_too_large` too.")
+    elif family.name == "documents":
+        text += (f" A document over {limits.human(settings.max_document_bytes)} is "
+                 "`document_too_large`.")
+    return text
+
+
 def install(app: FastAPI) -> None:
     """Replace ``app.openapi`` with one that adds the shared error answers."""
+
+    def settings() -> Settings:
+        rt = getattr(app.state, "rt", None)
+        return rt.settings if rt is not None else Settings()
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
@@ -68,14 +90,14 @@ def install(app: FastAPI) -> None:
                 codes = ["401", "403", "422", "429"]
                 if "{" in path:
                     codes.append("404")
-                if "requestBody" in op:
-                    codes.append("413")
+                codes.append("413")  # a declared Content-Length over the limit, any route
                 if "requestBody" in op or method == "post":  # body or Idempotency-Key
                     codes.append("400")
                 if method != "get":
                     codes.append("409")
                 for code in codes:
                     responses.setdefault(code, _error_response(code))
+                responses["413"]["description"] = _too_large(path, settings())
                 if method == "post":
                     op.setdefault("parameters", []).append(IDEMPOTENCY_KEY)
         app.openapi_schema = schema

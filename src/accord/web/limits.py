@@ -1,0 +1,210 @@
+"""Request body size limits: one table of route families, enforced by ``BodyLimit``.
+
+``BodyLimit`` is the outermost middleware: it runs before authentication, idempotency and
+body parsing. A declared ``Content-Length`` over the route's limit is answered 413 at once,
+without reading the body; otherwise the bytes of ``http.request`` messages are counted as
+they stream in, and the 413 goes out as soon as the count passes the limit (the rest is
+never read; the app under it sees the client go away). The answer carries
+``Connection: close``, so the server drops the connection instead of reading on.
+
+Each limit leaves room for base64 (4/3) and the rest of the JSON body where a route
+carries a file: the limits of the files themselves (``ACCORD_MAX_DOCUMENT_BYTES``,
+``ACCORD_BULK_MAX_CSV_BYTES``) are checked again, precisely, by the features.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from html import escape
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from accord.config import Settings
+
+log = logging.getLogger("accord.limits")
+
+MIB = 1024 * 1024
+ROOM = MIB  # the rest of a JSON or form body around a file
+AUTHORING_BYTES = 8 * MIB  # a 500,000-character source, JSON- or form-escaped
+SIGNING_BYTES = MIB  # a drawn signature is at most 300 KB of PNG (~410 KB in the form)
+
+
+def base64_size(n: int) -> int:
+    """Characters of the base64 text of ``n`` bytes."""
+    return 4 * -(-n // 3)
+
+
+@dataclass(frozen=True)
+class Family:
+    """Routes that share a limit. ``routes`` is what the documentation shows."""
+
+    name: str
+    routes: str
+    pattern: re.Pattern[str]
+    max_bytes: Callable[[Settings], int]
+    why: str
+    setting: str = ""
+    code: str = "request_too_large"
+
+
+def upload_bytes(s: Settings) -> int:
+    if s.max_upload_body_bytes is not None:
+        return s.max_upload_body_bytes
+    return base64_size(s.max_document_bytes) + ROOM
+
+
+def bulk_bytes(s: Settings) -> int:
+    return base64_size(s.bulk_max_csv_bytes) + ROOM
+
+
+FAMILIES: tuple[Family, ...] = (
+    Family("bulk", "`/api/v1/bulk-batches`, `/api/v1/bulk-batches/dry-run`, "
+           "`/console/bulk/check`, `/console/bulk/send`",
+           re.compile(r"^/(api/v1/bulk-batches(/dry-run)?|console/bulk/(check|send))/?$"),
+           bulk_bytes, "the CSV file (`ACCORD_BULK_MAX_CSV_BYTES`, 20 MiB) as base64, "
+           "plus 1 MiB", "`ACCORD_BULK_MAX_CSV_BYTES`", code="csv_too_large"),
+    Family("documents", "`/api/v1/envelopes`, `/api/v1/templates`, "
+           "`/api/v1/templates/{key}`, `/console/envelopes`",
+           re.compile(r"^/(api/v1/envelopes|api/v1/templates(/[^/]+)?|console/envelopes)/?$"),
+           upload_bytes, "one PDF of `ACCORD_MAX_DOCUMENT_BYTES` (25 MiB) as base64, plus "
+           "1 MiB: the documents of one request add up to about that",
+           "`ACCORD_MAX_UPLOAD_BODY_BYTES`"),
+    Family("authoring", "`/api/v1/clauses`, `/api/v1/clauses/{key}`, `/console/templates/...`, "
+           "`/console/clauses/...`",
+           re.compile(r"^/(api/v1/clauses(/[^/]+)?/?|console/(templates|clauses)(/.*)?)$"),
+           lambda _s: AUTHORING_BYTES, "a 500,000-character template or clause source, "
+           "escaped"),
+    Family("signing", "`/sign/...`, `/s/...` (signer pages)",
+           re.compile(r"^/(sign|s)(/.*)?$"), lambda _s: SIGNING_BYTES,
+           "field values and a drawn signature (at most 300 KB of PNG)"),
+    Family("default", "every other route", re.compile(""), lambda s: s.max_body_bytes,
+           "forms and JSON of every other route", "`ACCORD_MAX_BODY_BYTES`"),
+)
+
+
+def family_for(path: str) -> Family:
+    for family in FAMILIES:
+        if family.pattern.match(path):
+            return family
+    return FAMILIES[-1]
+
+
+def human(n: int) -> str:
+    """``1 MiB``, ``34.3 MiB``, ``512 KiB``, ``900 bytes``."""
+    for unit, size in (("MiB", MIB), ("KiB", 1024)):
+        if n >= size:
+            text = f"{n / size:.1f}".removesuffix(".0")
+            return f"{text} {unit}"
+    return f"{n} bytes"
+
+
+def markdown_table(settings: Settings) -> str:
+    """The README's "Limits" table, from the code."""
+    lines = ["| Routes | Largest body (default) | Why | Setting | 413 code |",
+             "|---|---|---|---|---|"]
+    for f in FAMILIES:
+        n = f.max_bytes(settings)
+        lines.append(f"| {f.routes} | {human(n)} ({n:,} bytes) | {f.why} | "
+                     f"{f.setting or '-'} | `{f.code}` |")
+    return "\n".join(lines)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for k, v in scope.get("headers", ()):
+        if k == b"content-length":
+            try:
+                return int(v)
+            except ValueError:
+                return None
+    return None
+
+
+def _wants_html(scope: Scope) -> bool:
+    if scope.get("path", "").startswith("/api/"):
+        return False
+    return any(k == b"accept" and b"text/html" in v for k, v in scope.get("headers", ()))
+
+
+async def _refuse(scope: Scope, send: Send, family: Family, limit: int) -> None:
+    message = (f"the request body is larger than {human(limit)}, the limit of this route; "
+               "nothing was read past it")
+    if _wants_html(scope):
+        body = (f"<!doctype html><title>Too large</title><h1>Too large</h1>"
+                f"<p>{escape(message)}.</p>").encode()
+        kind = b"text/html; charset=utf-8"
+    else:
+        body = json.dumps({"error": {"code": family.code, "message": message,
+                                     "details": {"limit_bytes": limit}}}).encode()
+        kind = b"application/json"
+    log.warning("refused a request body over %d bytes (%s routes)", limit, family.name)
+    await send({"type": "http.response.start", "status": 413, "headers": [
+        (b"content-type", kind), (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"), (b"cache-control", b"no-store"),
+        (b"x-content-type-options", b"nosniff")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodyLimit:
+    """Pure-ASGI middleware: 413 past the route family's limit, before anything else."""
+
+    def __init__(self, app: ASGIApp, settings: Callable[[], Settings]) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        family = family_for(scope.get("path", ""))
+        limit = family.max_bytes(self.settings())
+        declared = _content_length(scope)
+        if declared is not None and declared > limit:
+            await _refuse(scope, send, family, limit)
+            return
+        received = 0
+        started = refused = False
+
+        async def counted() -> Message:
+            nonlocal received, started, refused
+            if refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    refused = True
+                    if not started:
+                        started = True
+                        await _refuse(scope, send, family, limit)
+                    return {"type": "http.disconnect"}  # the app stops reading
+            return message
+
+        async def guarded(message: Message) -> None:
+            nonlocal started
+            if refused:
+                return  # the 413 went out instead of whatever the app answers
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted, guarded)
+        except Exception:
+            if not refused:
+                raise
+            # the app gave up on the body it was reading (ClientDisconnect): answered
+        finally:
+            if refused:
+                # The app's half-read body is held by a reference cycle (the exception it
+                # raised, its traceback and the frames that hold the chunks). The cycle is
+                # young: collect the young generations now, so that the memory is free for
+                # the next request instead of waiting for a full collection.
+                gc.collect(1)
+
+
+__all__ = ["FAMILIES", "BodyLimit", "Family", "family_for", "human", "markdown_table"]
