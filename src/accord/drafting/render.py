@@ -7,7 +7,8 @@
 Pipeline: sandboxed Jinja2 (values escaped, see ``render_sandbox``) -> for Markdown,
 markdown-it-py (raw HTML of the source allowed) -> clauses inserted -> field tags turned
 into invisible fixed-size boxes -> WeasyPrint with the print stylesheet -> the boxes'
-positions read back from the layout (``render_pdf``). Pure except for WeasyPrint.
+positions read back from the layout (``render_pdf``). Pure except for WeasyPrint, which
+runs in a subprocess under memory and time limits (``accord.documents.render_guard``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.runtime import Context
 from markdown_it import MarkdownIt
 
+from accord.documents.errors import DocumentError
+from accord.documents.limits import PdfLimits, default_limits
+from accord.documents.render_guard import preload, run_guarded
 from accord.drafting.render_css import PRINT_CSS, document_html
 from accord.drafting.render_errors import TemplateError
 from accord.drafting.render_sandbox import (
@@ -66,6 +70,7 @@ MAX_OUTPUT = 5_000_000  # characters a template (or a clause) may produce
 _MARKDOWN = MarkdownIt("commonmark", {"html": True}).enable("table")
 _CLAUSE_BLOCK = re.compile(f"<p>{CLAUSE_OPEN}(\\d+){CLAUSE_CLOSE}</p>")
 _CLAUSE_INLINE = re.compile(f"{CLAUSE_OPEN}(\\d+){CLAUSE_CLOSE}")
+preload("accord.drafting.render_pdf:warm")  # WeasyPrint, loaded once by the render guard
 
 
 @dataclass(frozen=True)
@@ -245,19 +250,32 @@ def render_html(source: str, kind: str, context: Mapping[str, Any],
 
 def render(source: str, kind: str, context: Mapping[str, Any],
            clauses: Mapping[str, str], *, title: str,
-           envelope_id: str | None = None, footer: str | None = None) -> Rendered:
-    """Render a template version to PDF with its field map (see the module docstring)."""
-    from accord.drafting.render_pdf import layout
-
+           envelope_id: str | None = None, footer: str | None = None,
+           limits: PdfLimits | None = None) -> Rendered:
+    """Render a template version to PDF with its field map (see the module docstring).
+    WeasyPrint runs in the guarded subprocess (``limits``: by default the ``ACCORD_PDF_*``
+    settings): a layout past the memory or time limit is a ``TemplateError`` with the
+    code ``document_too_complex``."""
     page = render_html(source, kind, context, clauses, title=title, envelope_id=envelope_id,
                        footer=footer)
-    document, boxes = layout(page.html, page.tags, page.field_prefix)
+    limits = limits or default_limits()
+    try:
+        status, value = run_guarded(
+            "accord.drafting.render_pdf:build", page.html, page.tags, page.field_prefix,
+            memory_bytes=limits.render_memory_bytes, timeout_s=limits.render_timeout_s).value
+    except DocumentError as exc:
+        raise TemplateError("the document is too complex to render: it needs more than "
+                            f"{limits.render_memory_bytes // 2**20:,} MiB of memory or "
+                            f"{limits.render_timeout_s:g} s", code=exc.code) from exc
+    if status == "template_error":
+        reason, code = value
+        raise TemplateError(reason, code=code)
+    pdf, boxes, page_count = value
     fields = tuple(
         RenderedField(role=ref.role, kind=ref.kind, name=ref.name, page=number,
                       x=round(x, 2), y=round(y, 2), width=round(w, 2), height=round(h, 2))
         for ref, number, x, y, w, h in boxes)
-    pdf: bytes = document.write_pdf()
-    return Rendered(pdf=pdf, fields=fields, page_count=len(document.pages),
+    return Rendered(pdf=pdf, fields=fields, page_count=page_count,
                     fields_sha256=fields_digest(fields))
 
 
