@@ -17,13 +17,11 @@ _BLOCK = MIB
 
 
 def flate_zeros(size: int) -> bytes:
-    """zlib data inflating to ``size`` zero bytes (``size`` a multiple of 1 MiB)."""
+    """zlib data inflating to ``size`` zero bytes."""
     whole, rest = divmod(size, _BLOCK)
-    if rest:
-        raise ValueError("size must be a multiple of 1 MiB")
     c = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
     block = c.compress(bytes(_BLOCK)) + c.flush(zlib.Z_FULL_FLUSH)
-    end = c.flush()
+    end = c.compress(bytes(rest)) + c.flush()
     adler = ((size % 65521) << 16) | 1  # adler32 of zeros: a stays 1, b counts the bytes
     return b"\x78\xda" + block * whole + end + struct.pack(">I", adler)
 
@@ -126,3 +124,14 @@ def operator_bomb(size: int = 64 * MIB) -> bytes:
     op = b"0 0 1 1 re f\n"
     data = op * (size // len(op))
     return build_pdf([page(4), stream(zlib.compress(data, 1), b"/Filter /FlateDecode")])
+
+
+def png_zeros(width: int, height: int) -> bytes:
+    """A black RGB PNG of ``width`` x ``height`` pixels, a few hundred KB for 100 MP."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", flate_zeros((width * 3 + 1) * height)) + chunk(b"IEND", b""))

@@ -8,7 +8,7 @@ ASCIIHex, ASCII85; PNG/TIFF predictors of ``/DecodeParms`` where a later filter 
 real bytes), every intermediate output is held to the per-stream limit and the decoded
 sizes are summed over the document, so a bomb is refused after at most
 ``max_stream_bytes`` of work -- never decoded in full and never held in memory (the check
-keeps one 64 KiB chunk per filter). Image codecs (DCT, JPX, CCITT, JBIG2) are not decoded:
+keeps a chunk of at most 256 KiB per filter). Image codecs (DCT, JPX, CCITT, JBIG2) are not decoded:
 an image's declared ``Width x Height x components x bits`` is held to the limits instead.
 
 A refusal is a :class:`~accord.documents.pdf.DocumentError` with the code
@@ -41,7 +41,8 @@ __all__ = ["TOO_COMPLEX", "LimitReport", "PdfLimits", "check_limits", "default_l
 
 TOO_COMPLEX = "document_too_complex"
 MIB = 1024 * 1024
-CHUNK = 64 * 1024
+CHUNK = 64 * 1024       # input read at a time
+OUT_CHUNK = 256 * 1024  # output a decoder produces at a time
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ def _flate(src: Iterable[bytes]) -> Iterator[bytes]:
         buf = chunk
         while buf:
             try:
-                out = d.decompress(buf, CHUNK)
+                out = d.decompress(buf, OUT_CHUNK)
             except zlib.error:
                 if produced:
                     return  # corrupt data: readers stop here too
@@ -151,14 +152,26 @@ def _flate(src: Iterable[bytes]) -> Iterator[bytes]:
         yield tail
 
 
+def _lzw_entry(table: list[bytes], prev: bytes, code: int) -> bytes | None:
+    """The bytes of ``code`` (growing ``table``); None for a code that cannot occur."""
+    if code < len(table):
+        entry = table[code]
+        if prev and len(table) < 4096:
+            table.append(prev + entry[:1])
+        return entry
+    if prev and code == len(table) < 4096:
+        table.append(prev + prev[:1])
+        return table[-1]
+    return None
+
+
 def _lzw(src: Iterable[bytes], early: int) -> Iterator[bytes]:
     table: list[bytes] = [bytes([i]) for i in range(256)] + [b"", b""]
     width, bits, nbits, prev = 9, 0, 0, b""
     out = bytearray()
     for chunk in src:
         for byte in chunk:
-            bits = (bits << 8) | byte
-            nbits += 8
+            bits, nbits = (bits << 8) | byte, nbits + 8
             while nbits >= width:
                 nbits -= width
                 code = (bits >> nbits) & ((1 << width) - 1)
@@ -166,30 +179,18 @@ def _lzw(src: Iterable[bytes], early: int) -> Iterator[bytes]:
                 if code == 256:
                     table, width, prev = table[:258], 9, b""
                     continue
-                if code == 257:
-                    if out:
-                        yield bytes(out)
-                    return
-                if code < len(table):
-                    entry = table[code]
-                    if prev:
-                        table.append(prev + entry[:1])
-                elif prev and code == len(table):
-                    entry = prev + prev[:1]
-                    table.append(entry)
-                else:
-                    if out:
-                        yield bytes(out)
+                entry = None if code == 257 else _lzw_entry(table, prev, code)
+                if entry is None:  # end of data, or corrupt
+                    yield bytes(out)
                     return
                 out += entry
                 prev = entry
                 if len(table) + early >= (1 << width) and width < 12:
                     width += 1
-                if len(out) >= CHUNK:
+                if len(out) >= OUT_CHUNK:
                     yield bytes(out)
                     out.clear()
-    if out:
-        yield bytes(out)
+    yield bytes(out)
 
 
 def _run_length(src: Iterable[bytes]) -> Iterator[bytes]:
@@ -338,36 +339,36 @@ def _int(params: Any, key: str, default: int) -> int:
         return default
 
 
+_SIMPLE = {"/RunLengthDecode": _run_length, "/ASCIIHexDecode": _ascii_hex,
+           "/ASCII85Decode": _ascii85}
+
+
 def _decode_stage(chunks: Iterable[bytes], name: str, params: Any,
                   later: bool) -> Iterable[bytes] | None:
     """The output of one filter; None when the chain ends here (an image codec, an
     unknown filter)."""
-    if name == "/FlateDecode" or name == "/LZWDecode":
-        out = _flate(chunks) if name == "/FlateDecode" else \
-            _lzw(chunks, _int(params, "/EarlyChange", 1))
-        predictor = _int(params, "/Predictor", 1)
-        if predictor < 2 or not later:
-            return out  # a predictor never makes the data longer: only needed if decoded on
-        colours = max(1, _int(params, "/Colors", 1))
-        bpc = _int(params, "/BitsPerComponent", 8)
-        columns = max(1, _int(params, "/Columns", 1))
-        row = (colours * bpc * columns + 7) // 8
-        if row > CHUNK * 16:
-            raise too_complex(f"a predictor row of {row:,} bytes")
-        if predictor >= 10:
-            return _png_unpredict(out, row, max(1, colours * bpc // 8))
-        if bpc != 8:
-            raise too_complex("a TIFF predictor other than 8-bit before another filter")
-        return _tiff_unpredict(out, row, colours)
-    if name == "/RunLengthDecode":
-        return _run_length(chunks)
-    if name == "/ASCIIHexDecode":
-        return _ascii_hex(chunks)
-    if name == "/ASCII85Decode":
-        return _ascii85(chunks)
+    if name in _SIMPLE:
+        return _SIMPLE[name](chunks)
     if name == "/Crypt":
         return chunks
-    return None
+    if name not in ("/FlateDecode", "/LZWDecode"):
+        return None
+    out = _flate(chunks) if name == "/FlateDecode" else \
+        _lzw(chunks, _int(params, "/EarlyChange", 1))
+    predictor = _int(params, "/Predictor", 1)
+    if predictor < 2 or not later:
+        return out  # a predictor never makes the data longer: only needed if decoded on
+    colours = max(1, _int(params, "/Colors", 1))
+    bpc = _int(params, "/BitsPerComponent", 8)
+    columns = max(1, _int(params, "/Columns", 1))
+    row = (colours * bpc * columns + 7) // 8
+    if row > CHUNK * 16:
+        raise too_complex(f"a predictor row of {row:,} bytes")
+    if predictor >= 10:
+        return _png_unpredict(out, row, max(1, colours * bpc // 8))
+    if bpc != 8:
+        raise too_complex("a TIFF predictor other than 8-bit before another filter")
+    return _tiff_unpredict(out, row, colours)
 
 
 def _raw_chunks(data: bytes) -> Iterator[bytes]:

@@ -19,9 +19,9 @@ import io
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
-from typing import Any
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
@@ -160,8 +160,13 @@ def ensure_within_limits(data: bytes, limits: PdfLimits | None = None) -> None:
     with _CACHE_LOCK:
         if key in _CHECKED:
             return
-    reader = _read(data)
-    if not reader.is_encrypted:
+    try:
+        reader = PdfReader(io.BytesIO(data), strict=False)
+        encrypted = reader.is_encrypted
+    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError,
+            RecursionError):
+        return  # unreadable: the step that reads it next says so in its own words
+    if not encrypted:
         check_limits(reader, limits)
     _remember(_CHECKED, key, None)
 

@@ -16,6 +16,7 @@ A job is ``module:function`` with picklable arguments and a picklable result.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib
 import math
@@ -38,6 +39,7 @@ __all__ = ["GuardResult", "preload", "run_guarded"]
 
 _PRELOAD: list[str] = ["accord.documents.pdf"]
 _HEADER = struct.Struct("!Q")
+_STARTUP_S = 120.0  # loading WeasyPrint and warming its fonts on a busy machine
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,15 @@ class _Server:
              *_PRELOAD], pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL,
             close_fds=True)
         theirs.close()
+        ours.settimeout(_STARTUP_S)  # the helper says when its modules are loaded
+        try:
+            ready = ours.recv(1)
+        except TimeoutError:
+            ready = b""
+        if ready != b"r":
+            ours.close()
+            raise RuntimeError("the render guard's helper process did not start")
+        ours.settimeout(None)
         self.control = ours
         return ours
 
@@ -89,7 +100,8 @@ class _Server:
                     except OSError:
                         if attempt == 2:
                             raise
-                        self.proc = None
+                        control.close()
+                        self.control = None  # start a new helper on the next attempt
         finally:
             child.close()
         return mine
@@ -97,13 +109,37 @@ class _Server:
     def _restart(self) -> socket.socket:
         if self.control is not None:
             self.control.close()
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
+            self.control = None
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.kill()
             self.proc.wait()
+            self.proc = None
         return self._start()
+
+    def forget(self) -> None:
+        """In a forked copy of this process: start a helper of its own when needed."""
+        self.lock = threading.Lock()
+        self.proc, self.control = None, None
+
+    def stop(self) -> None:
+        """Close the helper (it exits when its control socket closes)."""
+        with self.lock:
+            if self.control is not None:
+                self.control.close()
+                self.control = None
+            if self.proc is not None:
+                try:
+                    self.proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+                self.proc = None
 
 
 _SERVER = _Server()
+atexit.register(_SERVER.stop)
+os.register_at_fork(after_in_child=_SERVER.forget)
 
 
 def _send(sock: socket.socket, payload: bytes) -> None:
@@ -133,7 +169,7 @@ def run_guarded(job: str, *args: Any, memory_bytes: int, timeout_s: float) -> Gu
     helper with ``memory_bytes`` of address space and ``timeout_s`` of wall clock."""
     sock = _SERVER.submit()
     try:
-        sock.settimeout(timeout_s + 5.0)
+        sock.settimeout(timeout_s + 10.0)  # a backstop: the child's own alarm kills it
         _send(sock, pickle.dumps((job, args, memory_bytes, timeout_s), protocol=5))
         try:
             answer = _recv(sock)
@@ -180,7 +216,6 @@ def _child(sock: socket.socket) -> None:
 
 
 def _serve(control_fd: int, modules: list[str]) -> None:
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     for entry in modules:
         module, _, warm = entry.partition(":")
         with contextlib.suppress(Exception):  # a job importing it reports the error
@@ -188,26 +223,36 @@ def _serve(control_fd: int, modules: list[str]) -> None:
             if warm:
                 getattr(loaded, warm)()
     control = socket.socket(fileno=control_fd)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+    control.sendall(b"r")
     while True:
         try:
             _msg, fds, _flags, _addr = socket.recv_fds(control, 16, 4)
         except OSError:
             return
-        if not fds:
+        if not _msg:
             return  # the server closed its end: it has gone
-        if os.fork() == 0:
-            status = 0
-            try:
-                control.close()
-                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                with socket.socket(fileno=fds[0]) as sock:
-                    _child(sock)
-            except BaseException:  # noqa: BLE001 -- the child must never return to the loop
-                status = 1
-            finally:
-                os._exit(status)
+        for fd in fds:
+            _fork_child(control, fd, fds)
         for fd in fds:
             os.close(fd)
+
+
+def _fork_child(control: socket.socket, fd: int, batch: list[int]) -> None:
+    if os.fork() == 0:
+        status = 0
+        try:
+            control.close()
+            for other in batch:
+                if other != fd:
+                    os.close(other)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            with socket.socket(fileno=fd) as sock:
+                _child(sock)
+        except BaseException:
+            status = 1
+        finally:
+            os._exit(status)
 
 
 if __name__ == "__main__":

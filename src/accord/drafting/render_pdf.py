@@ -85,16 +85,18 @@ def layout(html: str, refs: Sequence[TagRef],
 
 
 def build(html: str, refs: Sequence[TagRef], prefix: str
-          ) -> tuple[str, tuple[bytes, list[FieldBox], int] | tuple[str, str]]:
+          ) -> tuple[str, Any]:
     """Lay out and write the PDF: the job ``render.render`` runs in the guarded subprocess
-    (:mod:`accord.documents.render_guard`). ``("ok", (pdf, boxes, pages))``, or
-    ``("template_error", (reason, code))`` for a layout the engine refuses."""
+    (:mod:`accord.documents.render_guard`). ``("ok", (pdf, boxes, pages, refused_urls))``,
+    or ``("template_error", (reason, code))`` for a layout the engine refuses."""
+    refused = _RESOURCES.fetcher.refused
+    before = len(refused)
     try:
         document, boxes = layout(html, refs, prefix)
     except TemplateError as exc:
         return "template_error", (exc.reason, exc.code)
     pdf: bytes = document.write_pdf()
-    return "ok", (pdf, boxes, len(document.pages))
+    return "ok", (pdf, boxes, len(document.pages), refused[before:])
 
 
 def warm() -> None:

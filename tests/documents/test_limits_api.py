@@ -1,0 +1,46 @@
+"""At the API: a decompression bomb is refused with 422 document_too_complex before
+anything is stored, and refusing it costs this process a bounded amount of memory."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from accord.app import create_app
+from accord.envelopes.models import Envelope
+from accord.runtime import Runtime
+from tests.documents import bombs
+from tests.documents.test_limits import BOUND, peak_growth
+from tests.factories import envelope_body, member
+
+API_BOMBS: dict[str, Callable[[], bytes]] = {
+    "flate 1 GiB": bombs.flate_bomb,
+    "flate of flate": bombs.nested_bomb,
+    "50000x50000 image": bombs.image_bomb,
+}
+
+
+def _stored(rt: Runtime) -> tuple[int, int]:
+    with rt.db.uow() as uow:
+        envelopes = uow.session.scalar(select(func.count()).select_from(Envelope)) or 0
+    blobs = rt.settings.data_dir / "blobs"
+    files = sum(1 for p in blobs.rglob("*") if p.is_file()) if blobs.exists() else 0
+    return envelopes, files
+
+
+def test_bombs_get_422_document_too_complex_and_nothing_is_created(rt: Runtime) -> None:
+    client = TestClient(create_app(rt), base_url="http://testserver")
+    m = member(rt)
+    before = _stored(rt)
+    for name, make in API_BOMBS.items():
+        body = envelope_body(document=make())  # with anchor fields, as a client would send
+        with peak_growth() as growth:
+            r = client.post("/api/v1/envelopes", json=body, headers=m.auth)
+        assert r.status_code == 422, (name, r.text)
+        error = r.json()["error"]
+        assert error["code"] == "document_too_complex", name
+        assert "documents[0]" in error["message"]
+        assert growth[0] < BOUND, (name, growth)
+    assert _stored(rt) == before
