@@ -44,3 +44,5 @@ def test_bombs_get_422_document_too_complex_and_nothing_is_created(rt: Runtime) 
         assert "documents[0]" in error["message"]
         assert growth[0] < BOUND, (name, growth)
     assert _stored(rt) == before
+    described = client.app.openapi()["paths"]["/api/v1/envelopes"]["post"]["responses"]
+    assert "document_too_complex" in described["422"]["description"]
