@@ -6,7 +6,8 @@
     3-page WeasyPrint contract and of a small hand-built one, against a plain pypdf
     ``PdfReader`` + page walk of the same bytes (what inspection did before the check);
 (b) the refusal of each bomb of ``tests/documents/bombs.py`` (a Flate stream of 1 GiB, Flate
-    of Flate, a predictor before Flate, a 50000x50000 image, 200k objects): seconds and
+    of Flate, a predictor before Flate, a 50000x50000 image, 200k objects, a cross-reference
+    stream of 5M entries): seconds and
     the growth of this process's peak RSS (VmHWM, reset before each case);
 (c) one page image of the ordinary contract through the guarded subprocess
     (``render_page_png``) against PDFium in this process, and the child's peak RSS.
@@ -113,7 +114,7 @@ def main() -> None:
     cases: dict[str, Callable[[], bytes]] = {
         "flate_1gib": bombs.flate_bomb, "flate_of_flate": bombs.nested_bomb,
         "predictor_flate": bombs.predictor_bomb, "image_50000": bombs.image_bomb,
-        "objects_200k": bombs.many_streams}
+        "objects_200k": bombs.many_streams, "xref_stream_5m": bombs.xref_stream_bomb}
     can_reset = _reset_peak()
     for name, make in cases.items():
         data = make()

@@ -135,3 +135,34 @@ def png_zeros(width: int, height: int) -> bytes:
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
             + chunk(b"IDAT", flate_zeros((width * 3 + 1) * height)) + chunk(b"IEND", b""))
+
+
+def xref_stream_bomb(entries: int = 5_000_000) -> bytes:
+    """A cross-reference stream of ``entries`` entries (all naming one real object): a few
+    KB of Flate that a parser would turn into a table of millions of objects."""
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>",
+               b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+               b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>"]
+    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, obj in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + obj + b"\nendobj\n"
+    xref_at = len(out)
+    rows = [b"\x00" + struct.pack(">I", 0) + b"\xff"]
+    rows += [b"\x01" + struct.pack(">I", o) + b"\x00" for o in offsets]
+    rows.append(b"\x01" + struct.pack(">I", xref_at) + b"\x00")
+    filler = b"\x01" + struct.pack(">I", offsets[2]) + b"\x00"
+    c = zlib.compressobj(9)
+    data = c.compress(b"".join(rows))
+    left = entries - len(rows)
+    block = filler * 100_000
+    while left > 0:
+        take = min(left, 100_000)
+        data += c.compress(block if take == 100_000 else filler * take)
+        left -= take
+    data += c.flush()
+    out += (b"4 0 obj\n<< /Type /XRef /Size %d /W [1 4 1] /Root 1 0 R /Filter /FlateDecode "
+            b"/Length %d >>\nstream\n" % (entries, len(data)) + data + b"\nendstream\nendobj\n")
+    out += b"startxref\n%d\n%%%%EOF\n" % xref_at
+    return bytes(out)

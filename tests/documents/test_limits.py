@@ -121,6 +121,7 @@ BOMBS: dict[str, Callable[[], bytes]] = {
     "predictor then flate": bombs.predictor_bomb,
     "50000x50000 image": bombs.image_bomb,
     "200k objects": bombs.many_streams,
+    "xref stream of 5M entries": bombs.xref_stream_bomb,
 }
 
 

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from accord.config import Settings
 
 __all__ = ["TOO_COMPLEX", "LimitReport", "PdfLimits", "check_limits", "default_limits",
-           "too_complex"]
+           "precheck", "too_complex"]
 
 TOO_COMPLEX = "document_too_complex"
 MIB = 1024 * 1024
@@ -422,6 +422,36 @@ def _check_image(meter: _Meter, obj: DictionaryObject, what: str) -> None:
 
 
 # ------------------------------------------------------------------ the document
+
+#: The ends of in-use entries of classic ``xref`` tables (``0000012345 00000 n`` and an
+#: end of line of one or two bytes): disjoint patterns, counted at memory speed.
+_TABLE_ENTRY_ENDS = (b" n\r", b" n \n", b" n \r", b" n\n")
+_XREF_STREAM = re.compile(rb"/Type\s*/XRef\b")
+_SIZE = re.compile(rb"/Size\s+(\d+)")
+_INDEX = re.compile(rb"/Index\s*\[([^\]]*)\]")
+
+
+def precheck(data: bytes, limits: PdfLimits) -> None:
+    """Count cross-reference entries in the raw bytes, before a parser builds a table of
+    them: classic ``xref`` lines, and the ``/Index`` (or ``/Size``) of cross-reference
+    streams, whose 25 MiB can otherwise declare millions of objects."""
+    count = sum(data.count(end) for end in _TABLE_ENTRY_ENDS)
+    if count > limits.max_objects:
+        raise too_complex(f"its cross-reference lists more than {limits.max_objects:,} "
+                          "objects")
+    for found in _XREF_STREAM.finditer(data):
+        start = data.rfind(b"obj", max(0, found.start() - 4096), found.start())
+        end = data.find(b"stream", found.end(), found.end() + 4096)
+        head = data[max(start, found.start() - 4096):end if end >= 0 else found.end() + 4096]
+        index = _INDEX.search(head)
+        if index is not None:
+            numbers = [int(n) for n in index.group(1).split() if n.isdigit()]
+            count += sum(numbers[1::2])
+        elif (size := _SIZE.search(head)) is not None:
+            count += int(size.group(1))
+        if count > limits.max_objects:
+            raise too_complex(f"its cross-reference streams declare more than "
+                              f"{limits.max_objects:,} objects")
 
 
 def _in_use(reader: PdfReader) -> list[tuple[int, int]]:

@@ -30,8 +30,11 @@ from pypdf import PdfReader
 from pypdf.errors import PyPdfError
 
 from accord.documents.errors import DocumentError
-from accord.documents.limits import PdfLimits, check_limits, default_limits
+from accord.documents.limits import PdfLimits, check_limits, default_limits, precheck
 from accord.documents.render_guard import run_guarded
+
+__all__ = ["AnchorHit", "DocumentError", "PageGeometry", "PdfInfo", "ensure_within_limits",
+           "find_anchors", "geometry", "inspect_pdf", "render_page_png"]
 
 # PDFium is not thread-safe; every call into it goes through this lock.
 _PDFIUM_LOCK = threading.Lock()
@@ -160,6 +163,7 @@ def ensure_within_limits(data: bytes, limits: PdfLimits | None = None) -> None:
     with _CACHE_LOCK:
         if key in _CHECKED:
             return
+    precheck(data, limits)
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)
         encrypted = reader.is_encrypted
@@ -178,6 +182,7 @@ def _inspect_pdf(data: bytes, *, max_bytes: int, max_pages: int,
             "document_too_large",
             f"The document is {len(data):,} bytes; the limit is {max_bytes:,} bytes.",
         )
+    precheck(data, limits)
     reader = _read(data)
     if reader.is_encrypted:
         raise DocumentError(
