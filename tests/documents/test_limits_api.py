@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from accord.app import create_app
 from accord.envelopes.models import Envelope
-from accord.runtime import Runtime
+from accord.runtime import Runtime, build_runtime
 from tests.documents import bombs
 from tests.documents.test_limits import BOUND, peak_growth
 from tests.factories import envelope_body, member
@@ -44,6 +44,13 @@ def test_bombs_get_422_document_too_complex_and_nothing_is_created(rt: Runtime) 
         assert error["code"] == "document_too_complex", name
         assert "documents[0]" in error["message"]
         assert growth[0] < BOUND, (name, growth)
+    assert _stored(rt) == before
+    # The limits are the runtime's settings: a tight one refuses an ordinary document.
+    tight = build_runtime(rt.settings.model_copy(update={"pdf_max_decoded_bytes": 1000}),
+                          database=rt.db)
+    r = TestClient(create_app(tight), base_url="http://testserver").post(
+        "/api/v1/envelopes", json=envelope_body(), headers=m.auth)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "document_too_complex"
     assert _stored(rt) == before
     described = client.app.openapi()["paths"]["/api/v1/envelopes"]["post"]["responses"]
     assert "document_too_complex" in described["422"]["description"]
