@@ -40,6 +40,10 @@ __all__ = ["GuardResult", "preload", "run_guarded"]
 _PRELOAD: list[str] = ["accord.documents.pdf"]
 _HEADER = struct.Struct("!Q")
 _STARTUP_S = 120.0  # loading WeasyPrint and warming its fonts on a busy machine
+#: Children of one process running at a time: the memory they may take together is this
+#: times the job's limit (other jobs wait their turn).
+CONCURRENT_JOBS = 2
+_SLOTS = threading.BoundedSemaphore(CONCURRENT_JOBS)
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,8 @@ class _Server:
 
     def forget(self) -> None:
         """In a forked copy of this process: start a helper of its own when needed."""
+        global _SLOTS  # noqa: PLW0603 -- a fresh semaphore in the forked copy
+        _SLOTS = threading.BoundedSemaphore(CONCURRENT_JOBS)
         self.lock = threading.Lock()
         self.proc, self.control = None, None
 
@@ -166,7 +172,13 @@ def _recv_exact(sock: socket.socket, size: int) -> bytes | None:
 
 def run_guarded(job: str, *args: Any, memory_bytes: int, timeout_s: float) -> GuardResult:
     """Run ``job`` (``"package.module:function"``) on ``args`` in a fresh child of the
-    helper with ``memory_bytes`` of address space and ``timeout_s`` of wall clock."""
+    helper with ``memory_bytes`` of address space and ``timeout_s`` of wall clock (at most
+    ``CONCURRENT_JOBS`` at a time per process)."""
+    with _SLOTS:
+        return _run(job, args, memory_bytes, timeout_s)
+
+
+def _run(job: str, args: tuple[Any, ...], memory_bytes: int, timeout_s: float) -> GuardResult:
     sock = _SERVER.submit()
     try:
         sock.settimeout(timeout_s + 10.0)  # a backstop: the child's own alarm kills it
