@@ -166,3 +166,11 @@ def xref_stream_bomb(entries: int = 5_000_000) -> bytes:
             b"/Length %d >>\nstream\n" % (entries, len(data)) + data + b"\nendstream\nendobj\n")
     out += b"startxref\n%d\n%%%%EOF\n" % xref_at
     return bytes(out)
+
+
+def inline_image_bomb(width: int = 50_000, height: int = 50_000) -> bytes:
+    """An inline image (``BI ... ID ... EI``) declared ``width`` x ``height`` RGB, Flate of
+    zeros, inside a Flate content stream."""
+    content = (b"q 612 0 0 792 0 0 cm BI /W %d /H %d /CS /RGB /BPC 8 /F /Fl ID\n"
+               % (width, height) + flate_zeros(MIB) + b"\nEI Q")
+    return build_pdf([page(4), stream(zlib.compress(content), b"/Filter /FlateDecode")])

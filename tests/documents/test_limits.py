@@ -17,7 +17,7 @@ from contextlib import contextmanager
 import pytest
 from pypdf import PdfReader
 
-from accord.documents import limits as lim
+from accord.documents import decoders
 from accord.documents.limits import PdfLimits, check_limits
 from accord.documents.pdf import (
     DocumentError,
@@ -101,7 +101,7 @@ def test_the_incremental_decoders_measure_exactly() -> None:
 
 
 def test_lzw_decoder_output() -> None:
-    out = b"".join(lim._lzw([bytes.fromhex("800B6050220C0C8501")], 1))
+    out = b"".join(decoders._lzw([bytes.fromhex("800B6050220C0C8501")], 1))
     assert out == bytes([45, 45, 45, 45, 45, 65, 45, 45, 45, 66])
 
 
@@ -120,6 +120,7 @@ BOMBS: dict[str, Callable[[], bytes]] = {
     "flate of flate": bombs.nested_bomb,
     "predictor then flate": bombs.predictor_bomb,
     "50000x50000 image": bombs.image_bomb,
+    "50000x50000 inline image": bombs.inline_image_bomb,
     "200k objects": bombs.many_streams,
     "xref stream of 5M entries": bombs.xref_stream_bomb,
 }
@@ -158,6 +159,10 @@ def test_each_limit_is_a_setting() -> None:
         check_limits(_reader(image), PdfLimits(max_image_pixels=1_000_000))
     with pytest.raises(DocumentError, match="bytes decoded"):
         check_limits(_reader(image), PdfLimits(max_stream_bytes=4 * MIB))
+    inline = bombs.inline_image_bomb(2000, 2000)
+    check_limits(_reader(inline), PdfLimits())
+    with pytest.raises(DocumentError, match="inline image of 2,000 x 2,000 pixels"):
+        check_limits(_reader(inline), PdfLimits(max_image_pixels=1_000_000))
 
 
 def test_stamping_and_sealing_hold_documents_to_the_limits(sealer: object) -> None:

@@ -8,8 +8,14 @@ ASCIIHex, ASCII85; PNG/TIFF predictors of ``/DecodeParms`` where a later filter 
 real bytes), every intermediate output is held to the per-stream limit and the decoded
 sizes are summed over the document, so a bomb is refused after at most
 ``max_stream_bytes`` of work -- never decoded in full and never held in memory (the check
-keeps a chunk of at most 256 KiB per filter). Image codecs (DCT, JPX, CCITT, JBIG2) are not decoded:
-an image's declared ``Width x Height x components x bits`` is held to the limits instead.
+keeps a chunk of at most 256 KiB per filter). Image codecs (DCT, JPX, CCITT, JBIG2) are not
+decoded: an image's declared ``Width x Height x components x bits`` is held to the limits
+instead. :func:`precheck` counts cross-reference entries in the raw bytes first, before
+pypdf builds its table of them.
+
+The decoders are in :mod:`accord.documents.decoders`. Inline images (``BI ... ID``) in
+content streams are found in the decoded data as it streams by and held to the same
+limits.
 
 A refusal is a :class:`~accord.documents.pdf.DocumentError` with the code
 ``document_too_complex``. Rendering (PDFium) is guarded on top of this by
@@ -18,11 +24,8 @@ A refusal is a :class:`~accord.documents.pdf.DocumentError` with the code
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 import time
-import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -31,6 +34,7 @@ from pypdf import PdfReader
 from pypdf.errors import PyPdfError
 from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, NameObject
 
+from accord.documents.decoders import decode_stage, param_int, raw_chunks, resolve
 from accord.documents.errors import DocumentError
 
 if TYPE_CHECKING:
@@ -41,8 +45,6 @@ __all__ = ["TOO_COMPLEX", "LimitReport", "PdfLimits", "check_limits", "default_l
 
 TOO_COMPLEX = "document_too_complex"
 MIB = 1024 * 1024
-CHUNK = 64 * 1024       # input read at a time
-OUT_CHUNK = 256 * 1024  # output a decoder produces at a time
 
 
 @dataclass(frozen=True)
@@ -122,190 +124,6 @@ class _Meter:
             yield chunk
 
 
-# ------------------------------------------------------------------ streaming decoders
-
-
-def _flate(src: Iterable[bytes]) -> Iterator[bytes]:
-    d = zlib.decompressobj()
-    produced = False
-    for chunk in src:
-        buf = chunk
-        while buf:
-            try:
-                out = d.decompress(buf, OUT_CHUNK)
-            except zlib.error:
-                if produced:
-                    return  # corrupt data: readers stop here too
-                d = zlib.decompressobj(-zlib.MAX_WBITS)  # raw deflate, no zlib header
-                produced = True  # one retry only
-                continue
-            if out:
-                produced = True
-                yield out
-            if d.eof:
-                return
-            if not out and d.unconsumed_tail == buf:
-                return
-            buf = d.unconsumed_tail
-    tail = d.flush()
-    if tail:
-        yield tail
-
-
-def _lzw_entry(table: list[bytes], prev: bytes, code: int) -> bytes | None:
-    """The bytes of ``code`` (growing ``table``); None for a code that cannot occur."""
-    if code < len(table):
-        entry = table[code]
-        if prev and len(table) < 4096:
-            table.append(prev + entry[:1])
-        return entry
-    if prev and code == len(table) < 4096:
-        table.append(prev + prev[:1])
-        return table[-1]
-    return None
-
-
-def _lzw(src: Iterable[bytes], early: int) -> Iterator[bytes]:
-    table: list[bytes] = [bytes([i]) for i in range(256)] + [b"", b""]
-    width, bits, nbits, prev = 9, 0, 0, b""
-    out = bytearray()
-    for chunk in src:
-        for byte in chunk:
-            bits, nbits = (bits << 8) | byte, nbits + 8
-            while nbits >= width:
-                nbits -= width
-                code = (bits >> nbits) & ((1 << width) - 1)
-                bits &= (1 << nbits) - 1
-                if code == 256:
-                    table, width, prev = table[:258], 9, b""
-                    continue
-                entry = None if code == 257 else _lzw_entry(table, prev, code)
-                if entry is None:  # end of data, or corrupt
-                    yield bytes(out)
-                    return
-                out += entry
-                prev = entry
-                if len(table) + early >= (1 << width) and width < 12:
-                    width += 1
-                if len(out) >= OUT_CHUNK:
-                    yield bytes(out)
-                    out.clear()
-    yield bytes(out)
-
-
-def _run_length(src: Iterable[bytes]) -> Iterator[bytes]:
-    carry = b""
-    for chunk in src:
-        buf, i, out = carry + chunk, 0, bytearray()
-        while i < len(buf):
-            n = buf[i]
-            if n == 128:
-                if out:
-                    yield bytes(out)
-                return
-            if n < 128:
-                if i + 1 + n + 1 > len(buf):
-                    break
-                out += buf[i + 1:i + 2 + n]
-                i += n + 2
-            else:
-                if i + 1 >= len(buf):
-                    break
-                out += buf[i + 1:i + 2] * (257 - n)
-                i += 2
-            if len(out) >= CHUNK:
-                yield bytes(out)
-                out.clear()
-        carry = buf[i:]
-        if out:
-            yield bytes(out)
-
-
-_WHITESPACE = b"\x00\t\n\x0c\r "
-_A85_GROUPS = re.compile(rb"(?:z|[!-u]{5})*")
-
-
-def _ascii_hex(src: Iterable[bytes]) -> Iterator[bytes]:
-    carry = b""
-    for chunk in src:
-        buf = carry + chunk.translate(None, _WHITESPACE)
-        end = buf.find(b">")
-        if end >= 0:
-            buf = buf[:end] + (b"0" if end % 2 else b"")
-        carry = buf[len(buf) - len(buf) % 2:]
-        try:
-            yield bytes.fromhex(buf[:len(buf) - len(carry)].decode("ascii"))
-        except (ValueError, UnicodeDecodeError):
-            return
-        if end >= 0:
-            return
-
-
-def _ascii85(src: Iterable[bytes]) -> Iterator[bytes]:
-    carry = b""
-    for chunk in src:
-        buf = carry + chunk.translate(None, _WHITESPACE)
-        end = buf.find(b"~")
-        if end >= 0:
-            buf = buf[:end]
-        whole = _A85_GROUPS.match(buf)
-        cut = whole.end() if whole else 0
-        carry = buf[cut:]
-        try:
-            yield base64.a85decode(buf[:cut])
-            if end >= 0 or len(carry) >= 5:  # the end, or a character that is not base-85
-                if 1 < len(carry) < 5:
-                    yield base64.a85decode(carry + b"u" * (5 - len(carry)))[:len(carry) - 1]
-                return
-        except (ValueError, binascii.Error):
-            return
-
-
-def _png_unpredict(src: Iterable[bytes], row: int, bpp: int) -> Iterator[bytes]:
-    prior = bytearray(row)
-    carry = b""
-    for chunk in src:
-        buf, i, out = carry + chunk, 0, bytearray()
-        while i + row + 1 <= len(buf):
-            kind, line = buf[i], bytearray(buf[i + 1:i + row + 1])
-            i += row + 1
-            if kind == 1:
-                for k in range(bpp, row):
-                    line[k] = (line[k] + line[k - bpp]) & 255
-            elif kind == 2:
-                line = bytearray((a + b) & 255 for a, b in zip(line, prior, strict=True))
-            elif kind == 3:
-                for k in range(row):
-                    left = line[k - bpp] if k >= bpp else 0
-                    line[k] = (line[k] + ((left + prior[k]) >> 1)) & 255
-            elif kind == 4:
-                for k in range(row):
-                    a = line[k - bpp] if k >= bpp else 0
-                    b, c = prior[k], prior[k - bpp] if k >= bpp else 0
-                    p = a + b - c
-                    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-                    pred = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
-                    line[k] = (line[k] + pred) & 255
-            out += line
-            prior = line
-        carry = buf[i:]
-        yield bytes(out)
-
-
-def _tiff_unpredict(src: Iterable[bytes], row: int, colours: int) -> Iterator[bytes]:
-    carry = b""
-    for chunk in src:
-        buf, i, out = carry + chunk, 0, bytearray()
-        while i + row <= len(buf):
-            line = bytearray(buf[i:i + row])
-            for k in range(colours, row):
-                line[k] = (line[k] + line[k - colours]) & 255
-            out += line
-            i += row
-        carry = buf[i:]
-        yield bytes(out)
-
-
 # ------------------------------------------------------------------ one stream
 
 _ALIASES = {"/Fl": "/FlateDecode", "/LZW": "/LZWDecode", "/RL": "/RunLengthDecode",
@@ -316,90 +134,93 @@ _COMPONENTS = {"/DeviceGray": 1, "/CalGray": 1, "/G": 1, "/DeviceRGB": 3, "/CalR
                "/Separation": 1}
 
 
-def _resolve(value: Any) -> Any:
-    return value.get_object() if isinstance(value, IndirectObject) else value
-
-
 def _as_list(value: Any) -> list[Any]:
-    value = _resolve(value)
+    value = resolve(value)
     if value is None:
         return []
     if isinstance(value, ArrayObject):
-        return [_resolve(v) for v in value]
+        return [resolve(v) for v in value]
     return [value]
 
 
-def _int(params: Any, key: str, default: int) -> int:
-    if not isinstance(params, DictionaryObject):
-        return default
-    value = _resolve(params.get(key, default))
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default
-
-
-_SIMPLE = {"/RunLengthDecode": _run_length, "/ASCIIHexDecode": _ascii_hex,
-           "/ASCII85Decode": _ascii85}
-
-
-def _decode_stage(chunks: Iterable[bytes], name: str, params: Any,
-                  later: bool) -> Iterable[bytes] | None:
-    """The output of one filter; None when the chain ends here (an image codec, an
-    unknown filter)."""
-    if name in _SIMPLE:
-        return _SIMPLE[name](chunks)
-    if name == "/Crypt":
-        return chunks
-    if name not in ("/FlateDecode", "/LZWDecode"):
-        return None
-    out = _flate(chunks) if name == "/FlateDecode" else \
-        _lzw(chunks, _int(params, "/EarlyChange", 1))
-    predictor = _int(params, "/Predictor", 1)
-    if predictor < 2 or not later:
-        return out  # a predictor never makes the data longer: only needed if decoded on
-    colours = max(1, _int(params, "/Colors", 1))
-    bpc = _int(params, "/BitsPerComponent", 8)
-    columns = max(1, _int(params, "/Columns", 1))
-    row = (colours * bpc * columns + 7) // 8
-    if row > CHUNK * 16:
-        raise too_complex(f"a predictor row of {row:,} bytes")
-    if predictor >= 10:
-        return _png_unpredict(out, row, max(1, colours * bpc // 8))
-    if bpc != 8:
-        raise too_complex("a TIFF predictor other than 8-bit before another filter")
-    return _tiff_unpredict(out, row, colours)
-
-
-def _raw_chunks(data: bytes) -> Iterator[bytes]:
-    view = memoryview(data)
-    for start in range(0, len(data), CHUNK):
-        yield bytes(view[start:start + CHUNK])
-
-
 def _measure_stream(meter: _Meter, raw: bytes, filters: list[Any], parms: list[Any],
-                    what: str) -> None:
+                    what: str, *, content: bool) -> None:
     names = [_ALIASES.get(str(f), str(f)) for f in filters]
     if len(names) > 8:
         raise too_complex(f"{what} has {len(names)} filters")
-    chunks: Iterable[bytes] = _raw_chunks(raw)
+    chunks: Iterable[bytes] = raw_chunks(raw)
     meter.largest = max(meter.largest, len(raw))
     for i, name in enumerate(names):
         params = parms[i] if i < len(parms) else None
-        decoded = _decode_stage(chunks, name, params, later=i + 1 < len(names))
+        decoded = decode_stage(chunks, name, params, later=i + 1 < len(names))
         if decoded is None:
             break  # an image codec: its raster is held to the limits by _check_image
         chunks = meter.bounded(decoded, what)
-    for _ in meter.counted(chunks):
+    chunks = meter.counted(chunks)
+    if content:
+        chunks = _inline_images(meter, chunks, what)
+    for _ in chunks:
         pass
 
 
+_ID = re.compile(rb"\sID\s")
+_INLINE_DIM = re.compile(rb"/(W|Width|H|Height|BPC|BitsPerComponent)\s+(\d+)")
+_INLINE_CS = re.compile(rb"/(?:CS|ColorSpace)\s*/(\w+)")
+_INLINE_COMPONENTS = {b"RGB": 3, b"DeviceRGB": 3, b"CMYK": 4, b"DeviceCMYK": 4}
+_WINDOW = 1024  # bytes of an inline image's dictionary looked at
+
+
+_DELIMITERS = frozenset(b" \t\r\n\x0c\x00/[]<>(){}%")
+
+
+def _inline_starts(buf: bytes, stop: int) -> Iterator[int]:
+    """Where each ``BI`` operator before ``stop`` ends (bytes.find: memory speed)."""
+    at = buf.find(b"BI", 0, stop + 2)
+    while 0 <= at < stop:
+        before = buf[at - 1] if at else 32
+        after = buf[at + 2] if at + 2 < len(buf) else 32
+        if before in _DELIMITERS and after in _DELIMITERS:
+            yield at + 2
+        at = buf.find(b"BI", at + 2, stop + 2)
+
+
+def _inline_images(meter: _Meter, chunks: Iterable[bytes], what: str) -> Iterator[bytes]:
+    """Pass decoded content through, holding each inline image to the image limits."""
+    pending = b""
+    for chunk in chunks:
+        buf = pending + chunk
+        cut = max(0, len(buf) - _WINDOW)
+        for end in _inline_starts(buf, cut):
+            _check_inline(meter, buf[end:end + _WINDOW], what)
+        pending = buf[cut:]
+        yield chunk
+    for end in _inline_starts(pending, len(pending)):
+        _check_inline(meter, pending[end:end + _WINDOW], what)
+
+
+def _check_inline(meter: _Meter, head: bytes, what: str) -> None:
+    end = _ID.search(head)
+    head = head[:end.start()] if end else head
+    dims = {key: int(value) for key, value in _INLINE_DIM.findall(head)}
+    width, height = dims.get(b"W", dims.get(b"Width", 0)), dims.get(b"H", dims.get(b"Height", 0))
+    if width * height > meter.limits.max_image_pixels:
+        raise too_complex(f"{what} has an inline image of {width:,} x {height:,} pixels (the "
+                          f"limit is {meter.limits.max_image_pixels:,} pixels)")
+    space = _INLINE_CS.search(head)
+    comps = _INLINE_COMPONENTS.get(space.group(1), 1) if space else 1
+    bpc = max(1, dims.get(b"BPC", dims.get(b"BitsPerComponent", 8)))
+    raster = (width * comps * bpc + 7) // 8 * height
+    if raster > meter.limits.max_stream_bytes:
+        raise too_complex(f"{what} has an inline image of {raster:,} bytes decoded (the "
+                          f"limit is {meter.limits.max_stream_bytes:,})")
+
+
 def _components(colour_space: Any) -> int:
-    cs = _resolve(colour_space)
+    cs = resolve(colour_space)
     if isinstance(cs, ArrayObject) and len(cs) > 0:
-        family = str(_resolve(cs[0]))
+        family = str(resolve(cs[0]))
         if family == "/ICCBased" and len(cs) > 1:
-            return max(1, _int(_resolve(cs[1]), "/N", 3))
+            return max(1, param_int(resolve(cs[1]), "/N", 3))
         if family == "/DeviceN" and len(cs) > 1:
             return max(1, len(_as_list(cs[1])))
         return _COMPONENTS.get(family, 3)
@@ -407,14 +228,14 @@ def _components(colour_space: Any) -> int:
 
 
 def _check_image(meter: _Meter, obj: DictionaryObject, what: str) -> None:
-    width, height = _int(obj, "/Width", 0), _int(obj, "/Height", 0)
+    width, height = param_int(obj, "/Width", 0), param_int(obj, "/Height", 0)
     pixels = width * height
     if pixels > meter.limits.max_image_pixels:
         raise too_complex(f"{what} is an image of {width:,} x {height:,} pixels (the limit "
                           f"is {meter.limits.max_image_pixels:,} pixels)")
-    mask = bool(_resolve(obj.get("/ImageMask", False)))
+    mask = bool(resolve(obj.get("/ImageMask", False)))
     comps = 1 if mask else _components(obj.get("/ColorSpace"))
-    bpc = 1 if mask else max(1, _int(obj, "/BitsPerComponent", 8))
+    bpc = 1 if mask else max(1, param_int(obj, "/BitsPerComponent", 8))
     raster = (width * comps * bpc + 7) // 8 * height
     if raster > meter.limits.max_stream_bytes:
         raise too_complex(f"{what} is an image of {raster:,} bytes decoded (the limit is "
@@ -488,10 +309,11 @@ def check_limits(reader: PdfReader, limits: PdfLimits) -> LimitReport:
             raise too_complex(f"it has more than {limits.max_streams:,} streams")
         what = f"object {num}"
         try:
-            if _resolve(obj.get("/Subtype")) == NameObject("/Image"):
+            image = resolve(obj.get("/Subtype")) == NameObject("/Image")
+            if image:
                 _check_image(meter, obj, what)
             _measure_stream(meter, raw, _as_list(obj.get("/Filter")),
-                            _as_list(obj.get("/DecodeParms")), what)
+                            _as_list(obj.get("/DecodeParms")), what, content=not image)
         except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError,
                 RecursionError) as exc:
             raise too_complex(f"{what} could not be measured ({exc})") from exc
