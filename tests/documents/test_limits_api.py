@@ -13,7 +13,7 @@ from accord.envelopes.models import Envelope
 from accord.runtime import Runtime, build_runtime
 from tests.documents import bombs
 from tests.documents.test_limits import BOUND, peak_growth
-from tests.factories import envelope_body, member
+from tests.factories import csrf, envelope_body, member, signing_link
 
 # The other bombs (nested filters, predictors, objects, xref streams) are refused by the same
 # inspect_pdf call: tests/documents/test_limits.py.
@@ -54,3 +54,28 @@ def test_bombs_get_422_document_too_complex_and_nothing_is_created(rt: Runtime) 
     assert _stored(rt) == before
     described = client.app.openapi()["paths"]["/api/v1/envelopes"]["post"]["responses"]
     assert "document_too_complex" in described["422"]["description"]
+
+
+def test_the_signers_page_image_of_a_hostile_document_is_a_422(rt: Runtime) -> None:
+    """Defence in depth: a document inside the decoded limits whose page PDFium cannot
+    draw within the renderer's memory (a million rectangles) is answered with a 422."""
+    tight = build_runtime(rt.settings.model_copy(update={
+        "pdf_render_memory_bytes": 256 * 1024 * 1024, "pdf_render_timeout_s": 10.0}),
+        database=rt.db)
+    client = TestClient(create_app(tight), base_url="http://testserver")
+    m = member(tight)
+    fields = [{"recipient": 0, "kind": "signature", "page": 1, "x": 72, "y": 600},
+              {"recipient": 1, "kind": "signature", "page": 1, "x": 300, "y": 600}]
+    body = envelope_body(document=bombs.operator_bomb(16 * bombs.MIB), fields=fields)
+    r = client.post("/api/v1/envelopes", json=body, headers=m.auth)
+    assert r.status_code == 201, r.text
+    doc = r.json()["documents"][0]["id"]
+    page = client.get(signing_link(tight, m.org_id, "ann@customer.example"))
+    assert page.status_code == 200
+    r = client.post("/sign/consent", data={"csrf_token": csrf(page.text), "agree": "yes"})
+    assert r.status_code == 200
+    with peak_growth() as growth:
+        r = client.get(f"/sign/documents/{doc}/pages/1.png")
+    assert r.status_code == 422
+    assert "document_too_complex" in r.text or "too complex" in r.text
+    assert growth[0] < BOUND
