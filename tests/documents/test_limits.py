@@ -191,6 +191,10 @@ def test_the_renderer_runs_limited_in_a_subprocess() -> None:
     normal = bombs.normal()
     png = render_page_png(normal, 1, width_px=300, limits=limits)
     assert png.startswith(b"\x89PNG")
+    child = run_guarded("accord.documents.pdf:_render_page_png", normal, 1, 300,
+                        memory_bytes=limits.render_memory_bytes, timeout_s=5)
+    assert child.value == png
+    assert 0 < child.peak_rss_bytes < child.memory_limit_bytes == 256 * MIB
     assert find_anchors(normal, "SIGHERE", limits=limits)[0].page == 1
     # Inside the decoded limits, yet PDFium would build a million rectangles: the
     # subprocess runs out of its address space and the answer is a refusal.
