@@ -135,7 +135,7 @@ def test_bombs_are_refused_fast_with_bounded_memory() -> None:
         elapsed = time.monotonic() - started
         assert caught.value.code == "document_too_complex", name
         assert growth[0] < BOUND, (name, growth)
-        assert elapsed < 5, (name, elapsed)
+        assert elapsed < 10, (name, elapsed)  # ~1 s each on an idle core
 
 
 def test_each_limit_is_a_setting() -> None:
