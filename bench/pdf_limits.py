@@ -3,12 +3,13 @@
     python bench/pdf_limits.py [--quick] [--rounds N]
 
 (a) the limit check (``accord.documents.limits.check_limits``, uncached) of an ordinary
-    3-page WeasyPrint contract and of a small hand-built one, against a plain pypdf
+    3-page WeasyPrint contract, of a small hand-built one and of a heavy one (10 pages,
+    each a 2000x2000 RGB Flate image: 120 MB decoded), against a plain pypdf
     ``PdfReader`` + page walk of the same bytes (what inspection did before the check);
 (b) the refusal of each bomb of ``tests/documents/bombs.py`` (a Flate stream of 1 GiB, Flate
-    of Flate, a predictor before Flate, a 50000x50000 image, 200k objects, a cross-reference
-    stream of 5M entries): seconds and
-    the growth of this process's peak RSS (VmHWM, reset before each case);
+    of Flate, a predictor before Flate, a 50000x50000 image and inline image, 200k objects,
+    a cross-reference stream of 5M entries): seconds and the growth of this process's peak
+    RSS (VmHWM, reset before each case);
 (c) one page image of the ordinary contract through the guarded subprocess
     (``render_page_png``) against PDFium in this process, and the child's peak RSS.
 
@@ -79,6 +80,27 @@ def _contract() -> bytes:
     return pdf
 
 
+def _heavy(pages: int = 10, side: int = 2000) -> bytes:
+    """An ordinary but heavy document: ``pages`` pages, each a ``side`` x ``side`` RGB
+    Flate image (a gradient), 12 MB decoded each."""
+    import zlib
+
+    row = bytes((x * 255 // side) % 256 for x in range(side * 3))
+    image = zlib.compress(row * side, 6)
+    objects: list[bytes] = []
+    kids = []
+    for i in range(pages):
+        first = 3 + 3 * i
+        kids.append(first)
+        objects += [
+            bombs.page(first + 1, b"<< /XObject << /Im1 %d 0 R >> >>" % (first + 2)),
+            bombs.stream(b"q 612 0 0 792 0 0 cm /Im1 Do Q"),
+            bombs.stream(image, b"/Type /XObject /Subtype /Image /Width %d /Height %d "
+                         b"/ColorSpace /DeviceRGB /BitsPerComponent 8 /Filter /FlateDecode"
+                         % (side, side))]
+    return bombs.build_pdf(objects, pages=kids)
+
+
 def _plain(data: bytes) -> None:
     reader = PdfReader(io.BytesIO(data), strict=True)
     for page in reader.pages:
@@ -100,10 +122,11 @@ def main() -> None:
     rounds = args.rounds or (5 if args.quick else 30)
     figures: dict[str, Any] = {"rounds": rounds, "python": platform.python_version()}
 
-    documents = {"contract": _contract(), "small": bombs.normal()}
+    documents = {"contract": _contract(), "small": bombs.normal(), "heavy": _heavy()}
     for name, data in documents.items():
-        plain = _median_s(lambda d=data: _plain(d), rounds)
-        checked = _median_s(lambda d=data: _checked(d), rounds)
+        runs = rounds if name != "heavy" else max(1, rounds // 3)
+        plain = _median_s(lambda d=data: _plain(d), runs)
+        checked = _median_s(lambda d=data: _checked(d), runs)
         figures[f"{name}_bytes"] = len(data)
         figures[f"{name}_plain_ms"] = round(plain * 1000, 2)
         figures[f"{name}_checked_ms"] = round(checked * 1000, 2)
@@ -114,6 +137,7 @@ def main() -> None:
     cases: dict[str, Callable[[], bytes]] = {
         "flate_1gib": bombs.flate_bomb, "flate_of_flate": bombs.nested_bomb,
         "predictor_flate": bombs.predictor_bomb, "image_50000": bombs.image_bomb,
+        "inline_image_50000": bombs.inline_image_bomb,
         "objects_200k": bombs.many_streams, "xref_stream_5m": bombs.xref_stream_bomb}
     can_reset = _reset_peak()
     for name, make in cases.items():
