@@ -55,6 +55,24 @@ class Settings(BaseSettings):
                                     "limit is its base64 plus 1 MiB.")
     bulk_max_rows: int = Field(50_000, gt=0, description="Most data rows in one bulk send "
                                "CSV (413 csv_too_large).")
+    # Document limits (README "Document limits"): what one PDF may cost to check and render.
+    pdf_max_stream_bytes: int = Field(128 * 1024 * 1024, gt=0, description="Decoded bytes of "
+                                      "one PDF stream (an image: width x height x "
+                                      "components x bits); past it: document_too_complex.")
+    pdf_max_decoded_bytes: int = Field(512 * 1024 * 1024, gt=0, description="Decoded bytes "
+                                       "of all streams of one PDF together.")
+    pdf_max_objects: int = Field(50_000, gt=0, description="Indirect objects of one PDF.")
+    pdf_max_streams: int = Field(20_000, gt=0, description="Streams of one PDF.")
+    pdf_max_image_pixels: int = Field(100_000_000, gt=0, description="Width x height of one "
+                                      "image in a PDF.")
+    pdf_check_timeout_s: float = Field(15.0, gt=0, description="Wall clock of the limit "
+                                       "check of one PDF.")
+    pdf_render_memory_bytes: int = Field(1024 * 1024 * 1024, ge=256 * 1024 * 1024,
+                                         description="Address space (RLIMIT_AS) of the "
+                                         "subprocess that renders a page, searches anchor "
+                                         "text or lays out a template (WeasyPrint).")
+    pdf_render_timeout_s: float = Field(30.0, gt=0, description="Wall clock of one such "
+                                        "rendering subprocess.")
 
     outbox_max_attempts: int = 8
     outbox_backoff_base_s: float = 2.0

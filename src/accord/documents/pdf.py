@@ -1,5 +1,10 @@
 """Reading PDFs: validation of uploads, anchor-text search and page previews.
 
+Every PDF is held to :class:`~accord.documents.limits.PdfLimits` (decoded sizes, object
+counts, image dimensions) before anything else reads it, and every call into PDFium runs in
+a subprocess under a memory and time limit (:mod:`accord.documents.render_guard`): a
+hostile document is refused with ``document_too_complex`` and costs the server nothing.
+
 Coordinates: everything Accord places on a page (anchors found here, stamps drawn by
 :mod:`accord.documents.stamp`) uses *page space*: points, origin at the bottom-left corner of
 the page **as displayed** (the MediaBox after its /Rotate is applied). For the usual
@@ -16,6 +21,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
@@ -23,25 +29,15 @@ from PIL import Image
 from pypdf import PdfReader
 from pypdf.errors import PyPdfError
 
+from accord.documents.errors import DocumentError
+from accord.documents.limits import PdfLimits, check_limits, default_limits, precheck
+from accord.documents.render_guard import run_guarded
+
+__all__ = ["AnchorHit", "DocumentError", "PageGeometry", "PdfInfo", "ensure_within_limits",
+           "find_anchors", "geometry", "inspect_pdf", "render_page_png"]
+
 # PDFium is not thread-safe; every call into it goes through this lock.
 _PDFIUM_LOCK = threading.Lock()
-
-
-class DocumentError(Exception):
-    """A document was refused or could not be processed.
-
-    ``code`` is stable and machine-readable (``document_not_pdf``, ``document_too_large``,
-    ``document_too_many_pages``, ``document_encrypted``, ``document_empty``,
-    ``document_bad_page``, ``document_bad_stamp``...); ``message`` is for people.
-    """
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-    def __str__(self) -> str:
-        return f"{self.message} ({self.code})"
 
 
 @dataclass(frozen=True)
@@ -127,39 +123,73 @@ def _read(data: bytes) -> PdfReader:
         raise DocumentError("document_not_pdf", f"The PDF could not be read: {exc}") from exc
 
 
-_INSPECTED: OrderedDict[tuple[str, int, int], PdfInfo] = OrderedDict()
-_INSPECTED_LOCK = threading.Lock()
+_INSPECTED: OrderedDict[tuple[str, int, int, PdfLimits], PdfInfo] = OrderedDict()
+_CHECKED: OrderedDict[tuple[str, PdfLimits], None] = OrderedDict()
+_ANCHORS: OrderedDict[tuple[str, str, PdfLimits], list[AnchorHit]] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
 
 
-def inspect_pdf(data: bytes, *, max_bytes: int, max_pages: int) -> PdfInfo:
-    """Validate an uploaded PDF and describe its pages; raise DocumentError if refused.
+def _remember(cache: OrderedDict[Any, Any], key: Any, value: Any) -> None:
+    with _CACHE_LOCK:
+        cache[key] = value
+        while len(cache) > 32:
+            cache.popitem(last=False)
+
+
+def inspect_pdf(data: bytes, *, max_bytes: int, max_pages: int,
+                limits: PdfLimits | None = None) -> PdfInfo:
+    """Validate an uploaded PDF and describe its pages; raise DocumentError if refused
+    (``document_too_complex`` past ``limits``, by default the ``ACCORD_PDF_*`` settings).
     The last accepted documents are remembered by hash (bulk send makes many envelopes of
     one document)."""
-    key = (hashlib.sha256(data).hexdigest(), max_bytes, max_pages)
-    with _INSPECTED_LOCK:
+    limits = limits or default_limits()
+    digest = hashlib.sha256(data).hexdigest()
+    key = (digest, max_bytes, max_pages, limits)
+    with _CACHE_LOCK:
         hit = _INSPECTED.get(key)
     if hit is not None:
         return PdfInfo(hit.page_count, list(hit.page_sizes))
-    info = _inspect_pdf(data, max_bytes=max_bytes, max_pages=max_pages)
-    with _INSPECTED_LOCK:
-        _INSPECTED[key] = info
-        while len(_INSPECTED) > 32:
-            _INSPECTED.popitem(last=False)
+    info = _inspect_pdf(data, max_bytes=max_bytes, max_pages=max_pages, limits=limits)
+    _remember(_INSPECTED, key, info)
+    _remember(_CHECKED, (digest, limits), None)
     return PdfInfo(info.page_count, list(info.page_sizes))
 
 
-def _inspect_pdf(data: bytes, *, max_bytes: int, max_pages: int) -> PdfInfo:
+def ensure_within_limits(data: bytes, limits: PdfLimits | None = None) -> None:
+    """Hold a (possibly already accepted) document to ``limits`` before processing it:
+    defence in depth for stamping, sealing and rendering. Cached by hash."""
+    limits = limits or default_limits()
+    key = (hashlib.sha256(data).hexdigest(), limits)
+    with _CACHE_LOCK:
+        if key in _CHECKED:
+            return
+    precheck(data, limits)
+    try:
+        reader = PdfReader(io.BytesIO(data), strict=False)
+        encrypted = reader.is_encrypted
+    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError,
+            RecursionError):
+        return  # unreadable: the step that reads it next says so in its own words
+    if not encrypted:
+        check_limits(reader, limits)
+    _remember(_CHECKED, key, None)
+
+
+def _inspect_pdf(data: bytes, *, max_bytes: int, max_pages: int,
+                 limits: PdfLimits) -> PdfInfo:
     if len(data) > max_bytes:
         raise DocumentError(
             "document_too_large",
             f"The document is {len(data):,} bytes; the limit is {max_bytes:,} bytes.",
         )
+    precheck(data, limits)
     reader = _read(data)
     if reader.is_encrypted:
         raise DocumentError(
             "document_encrypted",
             "The PDF is encrypted or password-protected; upload an unprotected copy.",
         )
+    check_limits(reader, limits)
     try:
         count = len(reader.pages)
         if count > max_pages:
@@ -204,14 +234,32 @@ def _page_geometry(page: pdfium.PdfPage) -> PageGeometry:
     return geometry(page.get_mediabox(), page.get_rotation())
 
 
-def find_anchors(data: bytes, anchor: str) -> list[AnchorHit]:
+def find_anchors(data: bytes, anchor: str, *, limits: PdfLimits | None = None
+                 ) -> list[AnchorHit]:
     """Every occurrence of ``anchor`` (case-sensitive), in page order then reading order.
 
     Uses PDFium's text layer, which gives each character's origin exactly, however the
-    producer split the text into runs (WeasyPrint included).
+    producer split the text into runs (WeasyPrint included). The document is held to
+    ``limits`` and PDFium runs in the guarded subprocess; results are cached by hash.
     """
     if not anchor.strip():
         raise ValueError("anchor text must not be blank")
+    limits = limits or default_limits()
+    key = (hashlib.sha256(data).hexdigest(), anchor, limits)
+    with _CACHE_LOCK:
+        cached = _ANCHORS.get(key)
+    if cached is not None:
+        return list(cached)
+    ensure_within_limits(data, limits)
+    hits: list[AnchorHit] = run_guarded(
+        "accord.documents.pdf:_find_anchors", data, anchor,
+        memory_bytes=limits.render_memory_bytes, timeout_s=limits.render_timeout_s).value
+    _remember(_ANCHORS, key, hits)
+    return list(hits)
+
+
+def _find_anchors(data: bytes, anchor: str) -> list[AnchorHit]:
+    """The job of :func:`find_anchors`, run in the guarded subprocess."""
     hits: list[AnchorHit] = []
     x, y = ctypes.c_double(), ctypes.c_double()
     with _pdfium_document(data) as doc:
@@ -232,10 +280,22 @@ def find_anchors(data: bytes, anchor: str) -> list[AnchorHit]:
     return hits
 
 
-def render_page_png(data: bytes, page: int, *, width_px: int = 900) -> bytes:
-    """One page (1-based) as a PNG ``width_px`` wide, palette-reduced to stay small."""
+def render_page_png(data: bytes, page: int, *, width_px: int = 900,
+                    limits: PdfLimits | None = None) -> bytes:
+    """One page (1-based) as a PNG ``width_px`` wide, palette-reduced to stay small.
+    The document is held to ``limits`` and rendered in the guarded subprocess."""
     if not 50 <= width_px <= 4000:
         raise ValueError("width_px must be between 50 and 4000")
+    limits = limits or default_limits()
+    ensure_within_limits(data, limits)
+    png: bytes = run_guarded(
+        "accord.documents.pdf:_render_page_png", data, page, width_px,
+        memory_bytes=limits.render_memory_bytes, timeout_s=limits.render_timeout_s).value
+    return png
+
+
+def _render_page_png(data: bytes, page: int, width_px: int) -> bytes:
+    """The job of :func:`render_page_png`, run in the guarded subprocess."""
     with _pdfium_document(data) as doc:
         if not 1 <= page <= len(doc):
             raise DocumentError(

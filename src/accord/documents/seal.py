@@ -39,6 +39,7 @@ from pyhanko.sign.timestamps.api import TimeStamper
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
+from accord.documents.pdf import ensure_within_limits
 from accord.documents.pki import Identity
 from accord.documents.tsa import LocalTimeStamper, attribute_der, der
 
@@ -220,7 +221,10 @@ class Sealer:
         attachment_name: str = AUDIT_ATTACHMENT,
         reason: str = "Sealed by Accord",
     ) -> bytes:
-        """Return ``pdf`` + one incremental update embedding ``audit_json`` and the seal."""
+        """Return ``pdf`` + one incremental update embedding ``audit_json`` and the seal.
+        The document is held to the document limits first (``document_too_complex``):
+        pyHanko decodes object streams in full."""
+        ensure_within_limits(pdf)
         try:
             asyncio.get_running_loop()
         except RuntimeError:

@@ -37,7 +37,7 @@ from accord.documents.drawing import (
     text_line,
     wrap,
 )
-from accord.documents.pdf import DocumentError, PageGeometry, geometry
+from accord.documents.pdf import DocumentError, PageGeometry, ensure_within_limits, geometry
 
 KINDS = frozenset({"signature", "initials", "text", "date_signed", "checkbox"})
 MAX_FONT_SIZE = 12.0
@@ -256,7 +256,9 @@ def _content_stream(writer: PdfWriter, data: bytes) -> IndirectObject:
 
 
 def stamp_pdf(data: bytes, stamps: Sequence[Stamp]) -> bytes:
-    """Return a new PDF with every stamp drawn onto its page."""
+    """Return a new PDF with every stamp drawn onto its page (the document is held to the
+    document limits first: ``document_too_complex``)."""
+    ensure_within_limits(data)
     try:
         writer = PdfWriter(clone_from=PdfReader(io.BytesIO(data), strict=False))
         pages = list(writer.pages)

@@ -7,7 +7,9 @@
 Pipeline: sandboxed Jinja2 (values escaped, see ``render_sandbox``) -> for Markdown,
 markdown-it-py (raw HTML of the source allowed) -> clauses inserted -> field tags turned
 into invisible fixed-size boxes -> WeasyPrint with the print stylesheet -> the boxes'
-positions read back from the layout (``render_pdf``). Pure except for WeasyPrint.
+positions read back from the layout (``render_pdf``). Pure except for WeasyPrint;
+``render`` runs all of it in a subprocess under memory and time limits
+(``accord.documents.render_guard``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.runtime import Context
 from markdown_it import MarkdownIt
 
+from accord.documents.errors import DocumentError
+from accord.documents.limits import PdfLimits, default_limits
+from accord.documents.render_guard import preload, run_guarded
 from accord.drafting.render_css import PRINT_CSS, document_html
 from accord.drafting.render_errors import TemplateError
 from accord.drafting.render_sandbox import (
@@ -66,6 +71,8 @@ MAX_OUTPUT = 5_000_000  # characters a template (or a clause) may produce
 _MARKDOWN = MarkdownIt("commonmark", {"html": True}).enable("table")
 _CLAUSE_BLOCK = re.compile(f"<p>{CLAUSE_OPEN}(\\d+){CLAUSE_CLOSE}</p>")
 _CLAUSE_INLINE = re.compile(f"{CLAUSE_OPEN}(\\d+){CLAUSE_CLOSE}")
+preload("accord.drafting.render")  # loaded once by the render guard's helper, with
+preload("accord.drafting.render_pdf:warm")  # WeasyPrint and warm font caches
 
 
 @dataclass(frozen=True)
@@ -245,20 +252,55 @@ def render_html(source: str, kind: str, context: Mapping[str, Any],
 
 def render(source: str, kind: str, context: Mapping[str, Any],
            clauses: Mapping[str, str], *, title: str,
-           envelope_id: str | None = None, footer: str | None = None) -> Rendered:
-    """Render a template version to PDF with its field map (see the module docstring)."""
-    from accord.drafting.render_pdf import layout
+           envelope_id: str | None = None, footer: str | None = None,
+           limits: PdfLimits | None = None) -> Rendered:
+    """Render a template version to PDF with its field map (see the module docstring).
+    The whole render (Jinja2 and WeasyPrint) runs in the guarded subprocess (``limits``:
+    by default the ``ACCORD_PDF_*`` settings): a template past the memory or time limit
+    (a huge loop, a huge image) is a ``TemplateError`` with the code
+    ``document_too_complex``."""
+    ctx = _context(context)
+    limits = limits or default_limits()
+    try:
+        status, value = run_guarded(
+            "accord.drafting.render:_render_job", source, kind, ctx, dict(clauses), title,
+            envelope_id, footer, memory_bytes=limits.render_memory_bytes,
+            timeout_s=limits.render_timeout_s).value
+    except DocumentError as exc:
+        raise TemplateError("the document is too complex to render: it needs more than "
+                            f"{limits.render_memory_bytes // 2**20:,} MiB of memory or "
+                            f"{limits.render_timeout_s:g} s", code=exc.code) from exc
+    if status == "template_error":
+        reason, code, line, clause = value
+        raise TemplateError(reason, code=code, line=line, clause=clause)
+    pdf, boxes, page_count, refused = value
+    if refused:  # the URLs the child's fetcher refused, for diagnostics (as in-process)
+        from accord.drafting.render_pdf import resources
 
-    page = render_html(source, kind, context, clauses, title=title, envelope_id=envelope_id,
-                       footer=footer)
-    document, boxes = layout(page.html, page.tags, page.field_prefix)
+        resources().fetcher.refused.extend(refused)
     fields = tuple(
         RenderedField(role=ref.role, kind=ref.kind, name=ref.name, page=number,
                       x=round(x, 2), y=round(y, 2), width=round(w, 2), height=round(h, 2))
         for ref, number, x, y, w, h in boxes)
-    pdf: bytes = document.write_pdf()
-    return Rendered(pdf=pdf, fields=fields, page_count=len(document.pages),
+    return Rendered(pdf=pdf, fields=fields, page_count=page_count,
                     fields_sha256=fields_digest(fields))
+
+
+def _render_job(source: str, kind: str, context: dict[str, Any], clauses: dict[str, str],
+                title: str, envelope_id: str | None, footer: str | None
+                ) -> tuple[str, Any]:
+    """What :func:`render` runs in the guarded subprocess."""
+    from accord.drafting.render_pdf import build
+
+    try:
+        page = render_html(source, kind, context, clauses, title=title,
+                           envelope_id=envelope_id, footer=footer)
+    except TemplateError as exc:
+        return "template_error", (exc.reason, exc.code, exc.line, exc.clause)
+    status, value = build(page.html, page.tags, page.field_prefix)
+    if status == "template_error":
+        return status, (*value, None, None)
+    return status, value
 
 
 def fields_digest(fields: tuple[RenderedField, ...]) -> str:

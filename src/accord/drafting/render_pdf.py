@@ -20,7 +20,7 @@ from accord.drafting.render_css import PRINT_CSS
 from accord.drafting.render_errors import TemplateError
 from accord.drafting.tags import FIELD_ID_PREFIX, TagRef
 
-__all__ = ["PX_TO_PT", "DataOnlyFetcher", "FieldBox", "layout", "resources"]
+__all__ = ["PX_TO_PT", "DataOnlyFetcher", "FieldBox", "build", "layout", "resources", "warm"]
 
 PX_TO_PT = 0.75  # CSS px are 1/96 in, PDF points 1/72 in
 _FONT_FACE = re.compile(r"@font-face", re.IGNORECASE)
@@ -82,3 +82,27 @@ def layout(html: str, refs: Sequence[TagRef],
         boxes.append((ref, number, x1 * PX_TO_PT, y1 * PX_TO_PT,
                       (x2 - x1) * PX_TO_PT, (y2 - y1) * PX_TO_PT))
     return document, boxes
+
+
+def build(html: str, refs: Sequence[TagRef], prefix: str
+          ) -> tuple[str, Any]:
+    """Lay out and write the PDF: the job ``render.render`` runs in the guarded subprocess
+    (:mod:`accord.documents.render_guard`). ``("ok", (pdf, boxes, pages, refused_urls))``,
+    or ``("template_error", (reason, code))`` for a layout the engine refuses."""
+    refused = _RESOURCES.fetcher.refused
+    before = len(refused)
+    try:
+        document, boxes = layout(html, refs, prefix)
+    except TemplateError as exc:
+        return "template_error", (exc.reason, exc.code)
+    pdf: bytes = document.write_pdf()
+    return "ok", (pdf, boxes, len(document.pages), refused[before:])
+
+
+def warm() -> None:
+    """Lay out a small document once, so that the render guard's helper process holds warm
+    font caches that every forked child inherits."""
+    html = ("<html><body><h1>Accord</h1><p>Warm <b>up</b> <i>fonts</i> "
+            "<code>1234</code></p><table><tr><td>a</td></tr></table></body></html>")
+    HTML(string=html).render(stylesheets=[_RESOURCES.stylesheet],
+                             font_config=_RESOURCES.font_config).write_pdf()

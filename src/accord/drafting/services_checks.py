@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from accord.documents.limits import PdfLimits
 from accord.documents.pdf import DocumentError, PdfInfo, inspect_pdf
 from accord.drafting import render, variables
 from accord.drafting.domain import (
@@ -147,7 +148,8 @@ def _check_pdf(rt: Runtime, content: TemplateContent,
         return None, [Issue("content", "template_pdf_missing", "a pdf template needs the PDF")]
     try:
         info = inspect_pdf(content.pdf, max_bytes=rt.settings.max_document_bytes,
-                           max_pages=rt.settings.max_document_pages)
+                           max_pages=rt.settings.max_document_pages,
+                           limits=PdfLimits.from_settings(rt.settings))
     except DocumentError as exc:
         return None, [Issue("content", exc.code, exc.message)]
     issues: list[Issue] = []

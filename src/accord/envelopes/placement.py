@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from accord.documents.pdf import find_anchors
+from accord.documents.pdf import DocumentError, find_anchors
 from accord.envelopes.domain import FieldKind
 from accord.errors import InvalidInput
 
@@ -60,7 +60,11 @@ def place(req: FieldRequest, index: int, pdf: bytes,
         if not req.anchor.strip():
             raise InvalidInput(f"{where}: anchor text must not be blank",
                                code="field_blank_anchor")
-        hits = find_anchors(pdf, req.anchor)
+        try:
+            hits = find_anchors(pdf, req.anchor)
+        except DocumentError as exc:  # document_too_complex: the search ran out of bounds
+            raise InvalidInput(f"{where}: document {req.document}: {exc.message}",
+                               code=exc.code) from exc
         if not hits:
             raise InvalidInput(f"{where}: anchor text {req.anchor!r} was not found in "
                                f"document {req.document}", code="anchor_not_found")

@@ -18,6 +18,7 @@ from accord.accounts.domain import Permission
 from accord.accounts.services import Principal
 from accord.audit import services as audit
 from accord.db import new_id
+from accord.documents.limits import PdfLimits
 from accord.documents.pdf import DocumentError, PdfInfo, inspect_pdf
 from accord.envelopes import services_routing as routing_rules
 from accord.envelopes.domain import (
@@ -139,7 +140,8 @@ def _validate(rt: Runtime, *, subject: str, documents: Sequence[DocumentInput],
     for i, doc in enumerate(documents):
         try:
             infos.append(inspect_pdf(doc.data, max_bytes=s.max_document_bytes,
-                                     max_pages=s.max_document_pages))
+                                     max_pages=s.max_document_pages,
+                                     limits=PdfLimits.from_settings(s)))
         except DocumentError as exc:
             err_cls = PayloadTooLarge if exc.code == "document_too_large" else InvalidInput
             raise err_cls(f"documents[{i}] ({doc.name}): {exc.message}", code=exc.code) from exc

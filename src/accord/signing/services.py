@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 
 from accord.accounts.services import org_name
 from accord.audit import services as audit
-from accord.documents.pdf import render_page_png
+from accord.documents.limits import PdfLimits
+from accord.documents.pdf import DocumentError, render_page_png
 from accord.envelopes import services as envelopes
 from accord.envelopes.domain import (
     EnvelopeStatus,
@@ -250,7 +251,11 @@ def _render_cached(rt: Runtime, blob: str, page: int) -> bytes:
     if key not in _PNG_CACHE:
         if len(_PNG_CACHE) > 256:
             _PNG_CACHE.clear()
-        _PNG_CACHE[key] = render_page_png(rt.blobs.get(blob), page)
+        try:  # guarded: a subprocess under memory and time limits
+            _PNG_CACHE[key] = render_page_png(rt.blobs.get(blob), page,
+                                              limits=PdfLimits.from_settings(rt.settings))
+        except DocumentError as exc:
+            raise InvalidInput(exc.message, code=exc.code) from exc
     return _PNG_CACHE[key]
 
 

@@ -38,6 +38,21 @@ DESCRIPTIONS = {
     "429": "Rate limited: retry after the `Retry-After` header's seconds.",
 }
 
+#: Operations that read an uploaded PDF or render a template: their 422 also covers a
+#: document past the document limits (README "Document limits").
+DOCUMENT_OPERATIONS = frozenset({
+    ("post", "/api/v1/envelopes"), ("post", "/api/v1/envelopes/from-template"),
+    ("post", "/api/v1/templates"), ("patch", "/api/v1/templates/{key}"),
+    ("post", "/api/v1/templates/{key}/submit"), ("post", "/api/v1/templates/{key}/publish"),
+    ("post", "/api/v1/templates/{key}/preview"),
+    ("post", "/api/v1/template-versions/{version_id}/preview"),
+    ("post", "/api/v1/bulk-batches"), ("post", "/api/v1/bulk-batches/dry-run"),
+})
+TOO_COMPLEX = (" A PDF (uploaded, or rendered from the template) that would cost more than "
+               "the document limits to check or render -- decoded stream sizes, objects, "
+               "image pixels, memory or time -- is refused with `document_too_complex`, "
+               "and nothing is stored.")
+
 
 IDEMPOTENCY_KEY: dict[str, Any] = {
     "name": "Idempotency-Key", "in": "header", "required": False,
@@ -98,6 +113,9 @@ def install(app: FastAPI) -> None:
                 for code in codes:
                     responses.setdefault(code, _error_response(code))
                 responses["413"]["description"] = _too_large(path, settings())
+                if (method, path) in DOCUMENT_OPERATIONS:
+                    answer = responses["422"] = dict(responses["422"])
+                    answer["description"] = answer.get("description", "") + TOO_COMPLEX
                 if method == "post":
                     op.setdefault("parameters", []).append(IDEMPOTENCY_KEY)
         app.openapi_schema = schema
