@@ -15,10 +15,13 @@ import pytest
 from sqlalchemy import create_engine, text
 
 import accord.models  # noqa: F401 - registers every table
+from accord import registry
 from accord.config import Settings
 from accord.db import Base, Database
 from accord.migrate import upgrade
 from accord.runtime import Runtime, build_runtime
+
+registry.install()  # every feature's task handlers and audit listeners, as in every command
 
 PG_ADMIN_URL = os.environ.get("ACCORD_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() == "true"

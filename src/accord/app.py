@@ -46,7 +46,7 @@ def _background(rt: Runtime) -> tuple[list[threading.Thread], threading.Event]:
     """The in-process worker (outbox) and the lifecycle sweep (expiry, expiry warnings,
     reminders), for the embedded setup."""
     from accord.delivery.worker import Worker
-    from accord.envelopes.lifecycle import run_sweeps
+    from accord.registry import run_sweeps
 
     stop = threading.Event()
     worker = Worker(rt, name="serve")
@@ -71,10 +71,8 @@ def _allowed_methods(app: FastAPI, request: Request) -> set[str]:
 
 
 def create_app(rt: Runtime) -> FastAPI:  # noqa: PLR0915 - one import + mount per feature
-    import accord.bulk.tasks  # registers the bulk send rows handler
-    import accord.signing.tasks  # noqa: F401 - registers the signing-request email handler
+    from accord import registry
     from accord.accounts.api import router as accounts_api
-    from accord.accounts.login import register_tasks
     from accord.accounts.pages import router as accounts_pages
     from accord.accounts.pages_admin import router as admin_pages
     from accord.bulk.api import router as bulk_api
@@ -99,7 +97,7 @@ def create_app(rt: Runtime) -> FastAPI:  # noqa: PLR0915 - one import + mount pe
             for t in threads:
                 t.join(timeout=10)
 
-    register_tasks()
+    registry.install()
     app = FastAPI(title="Accord", version=__version__, description=DESCRIPTION,
                   lifespan=lifespan, docs_url="/docs", openapi_url="/openapi.json")
     app.state.rt = rt

@@ -36,9 +36,12 @@ err = Console(stderr=True)
 
 
 def _runtime() -> Runtime:
+    """The runtime every command uses, with every feature's wiring installed."""
+    from accord import registry
     from accord.config import get_settings
     from accord.runtime import build_runtime
 
+    registry.install()
     return build_runtime(get_settings())
 
 
@@ -101,18 +104,15 @@ def worker(once: Annotated[bool, typer.Option(help="Deliver what is due, then ex
     import signal
     import threading
 
-    import accord.bulk.tasks  # registers the bulk send rows
-    import accord.signing.tasks  # noqa: F401 - registers the signing-request email
     from accord.delivery.worker import Worker, drain
-    from accord.envelopes.lifecycle import run_sweeps, sweep  # registers its emails
     from accord.migrate import upgrade
+    from accord.registry import run_sweeps, sweep_once
 
     rt = _runtime()
     upgrade(rt.db.engine)
     if once:
-        swept = sweep(rt)
-        out.print(f"expired {swept.expired}, warned {swept.warned}, reminded "
-                  f"{swept.reminded} envelope(s)/recipient(s)")
+        for name, swept in sweep_once(rt).items():
+            out.print(f"{name} sweep: {swept}")
         out.print(f"delivered {drain(rt)} message(s)")
         return
     stop = threading.Event()

@@ -36,8 +36,6 @@ class Runtime:
 
 def build_runtime(settings: Settings, *, blobs: BlobStore | None = None,
                   database: Database | None = None) -> Runtime:
-    import accord.delivery.webhooks  # noqa: F401 - webhook handler + audit listener, everywhere
-
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     master = load_master_key(settings.master_key, settings.data_dir)
     db = database or Database(settings.sqlalchemy_url)

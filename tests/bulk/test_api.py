@@ -14,7 +14,6 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-import accord.bulk.tasks  # noqa: F401 - registers bulk:rows
 from accord.app import create_app
 from accord.bulk.cli import follow
 from accord.cli import app as cli_app

@@ -10,8 +10,6 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-import accord.bulk.tasks
-import accord.signing.tasks  # noqa: F401 - registers the signing-request email
 from accord.bulk import services
 from accord.bulk.models import BulkBatch, BulkRow
 from accord.delivery.models import OutboxMessage

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-import accord.signing.tasks  # noqa: F401 - registers the signing-request email
+from accord import registry
 from accord.accounts import services_admin as admin
 from accord.audit import services as audit
 from accord.delivery.services import list_mailbox
@@ -257,7 +257,7 @@ def test_background_loop_sweeps_until_stopped(rt: Runtime, clock: Clock) -> None
     env = _sent(rt, m)
     clock.advance(hours=48)
     stop = threading.Event()
-    thread = threading.Thread(target=lifecycle.run_sweeps, args=(rt, stop, 0.05))
+    thread = threading.Thread(target=registry.run_sweeps, args=(rt, stop, 0.05))
     thread.start()
     try:
         for _ in range(200):

@@ -335,8 +335,3 @@ def reset_email(rt: Runtime, payload: dict[str, Any]) -> Any:
                            f"minutes to choose a new one:\n{url}\n\nIf it was not you, "
                            f"ignore this email: your password stays as it is.\n"))
 
-
-def register_tasks() -> None:
-    from accord.delivery import handlers
-
-    handlers.register(PASSWORD_RESET, reset_email)

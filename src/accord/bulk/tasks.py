@@ -27,9 +27,8 @@ from sqlalchemy.orm import Session
 from accord.accounts.services import Principal
 from accord.bulk import domain
 from accord.bulk.models import BulkBatch, BulkRow
-from accord.bulk.services import DONE, FAILED, FINISHED, PENDING, TASK, counts
+from accord.bulk.services import DONE, FAILED, FINISHED, PENDING, counts
 from accord.db import new_id
-from accord.delivery import handlers
 from accord.delivery.errors import PermanentFailure
 from accord.delivery.mail import Email
 from accord.drafting import services_bulk
@@ -183,5 +182,3 @@ def process_rows(rt: Runtime, payload: dict[str, Any]) -> Email | None:
     finish_if_done(rt, batch_id)
     return None
 
-
-handlers.register(TASK, process_rows)

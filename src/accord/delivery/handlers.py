@@ -5,9 +5,8 @@ returns the Email to send, or None when the work is done by the handler itself. 
 raise PermanentFailure (the message goes dead at once) or any other exception (retried
 with backoff). Handlers run at least once, so they must be safe to run twice.
 
-Features register their kinds at import time, e.g.::
-
-    handlers.register("email:signing_request", signing_request_email)
+Features declare their kinds in their ``wiring.py``; ``accord.registry.install`` registers
+every feature's here, in every process (importing a feature registers nothing).
 """
 
 from __future__ import annotations
@@ -144,9 +143,6 @@ def kinds() -> list[str]:
         return sorted(_handlers)
 
 
-def _email(_rt: Runtime, payload: dict[str, Any]) -> Email:
+def plain_email(_rt: Runtime, payload: dict[str, Any]) -> Email:
     """Kind "email": the payload is ``Email.to_payload()``."""
     return Email.from_payload(payload)
-
-
-register(EMAIL, _email)

@@ -29,7 +29,6 @@ from sqlalchemy.orm import Session
 
 from accord.accounts.domain import Permission
 from accord.accounts.services import Principal
-from accord.audit import services as audit
 from accord.audit.models import AuditEvent
 from accord.config import Settings
 from accord.delivery.domain import DEAD, PENDING
@@ -461,15 +460,3 @@ def replay_failed(rt: Runtime, principal: Principal, endpoint_id: str) -> Replay
         uow.commit()
         return ReplayResult(replayed=int(result.rowcount or 0))
 
-
-def _register() -> None:
-    from accord.delivery import handlers
-    from accord.delivery.webhooks_deliver import deliver
-    from accord.delivery.webhooks_domain import RETRY_SCHEDULE_S
-
-    handlers.register(KIND, deliver, retry_schedule=RETRY_SCHEDULE_S)
-    if on_audit not in audit.listeners:
-        audit.listeners.append(on_audit)
-
-
-_register()

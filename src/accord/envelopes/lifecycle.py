@@ -8,8 +8,8 @@
   leaves ``sent``: nothing else is due then. ``remind`` is the sender's "remind now".
 * Expiry warning: ``warn_expiring`` emails the recipients whose turn it is and the sender
   once per envelope, N days before it expires (``envelope:expiry_warned``).
-* ``sweep`` runs the expiry, the warnings and the reminders; the in-process loop of
-  ``accord serve`` and every ``accord worker`` call it (``run_sweeps``).
+* ``sweep`` runs the expiry, the warnings and the reminders; ``envelopes.wiring`` declares
+  it, and the in-process loop of ``accord serve`` and every ``accord worker`` run it.
 * ``reassign``: the sender gives a recipient's part to another person. ``hand_over`` does
   the work for it and for the signer's own delegation (``signing.delegation``): the old
   link and every signer session die, consent and views reset, a new link goes out if it
@@ -22,7 +22,6 @@ and the audit chain head on it make concurrent writers conflict instead of forki
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -53,7 +52,7 @@ from accord.envelopes.services import (
     state_of,
     view_of,
 )
-from accord.envelopes.tasks import EXPIRY_WARNING, REMINDER  # registers their handlers
+from accord.envelopes.tasks import EXPIRY_WARNING, REMINDER
 from accord.errors import Conflict, InvalidInput, NotFound
 from accord.runtime import Runtime
 
@@ -350,21 +349,15 @@ class SweepResult:
     warned: int
     reminded: int
 
+    def __str__(self) -> str:
+        return (f"expired {self.expired}, warned {self.warned}, reminded {self.reminded} "
+                "envelope(s)/recipient(s)")
+
 
 def sweep(rt: Runtime) -> SweepResult:
     """One pass: expire what is past its deadline, then warn, then remind."""
     return SweepResult(expired=expire_due(rt), warned=warn_expiring(rt),
                        reminded=send_due_reminders(rt))
-
-
-def run_sweeps(rt: Runtime, stop: threading.Event, every_s: float = 30.0) -> None:
-    """Sweep every ``every_s`` seconds until ``stop`` is set; a failed pass is logged and
-    the loop goes on (``accord serve``'s background thread, ``accord worker``)."""
-    while not stop.wait(every_s):
-        try:
-            sweep(rt)
-        except Exception:  # the sweep must outlive a bad pass
-            log.exception("lifecycle sweep failed")
 
 
 # -- handing a recipient's part to another person ------------------------------------------

@@ -2,9 +2,9 @@
 
 Like the signing request, the link is derived again here from the recipient's stored
 nonce (the outbox row holds only the recipient id), so a reminder carries the link that
-is live when it is delivered. ``envelopes.lifecycle`` imports this module, so whoever can
-queue these emails has their handlers registered. Safe to run twice: a recipient who has
-acted, whose link died, or whose envelope is no longer out for signature gets nothing.
+is live when it is delivered. The handlers are declared in ``envelopes.wiring``. Safe to
+run twice: a recipient who has acted, whose link died, or whose envelope is no longer out
+for signature gets nothing.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from accord.delivery import handlers
 from accord.delivery.mail import Email
 from accord.envelopes.domain import EnvelopeStatus, RecipientStatus
 from accord.envelopes.models import Envelope, Recipient
@@ -80,6 +79,3 @@ def expiry_warning_email(rt: Runtime, payload: dict[str, Any]) -> Email | None:
                        f"\n\nOpen the documents:\n{w.url}\n\nThis link is personal to you: "
                        f"do not forward it.\n"))
 
-
-handlers.register(REMINDER, reminder_email)
-handlers.register(EXPIRY_WARNING, expiry_warning_email)

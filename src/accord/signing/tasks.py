@@ -17,13 +17,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from accord.delivery import handlers, sms
+from accord.delivery import sms
 from accord.delivery.errors import PermanentFailure
 from accord.delivery.handlers import DeadLetter
 from accord.delivery.mail import Email
 from accord.envelopes.domain import EnvelopeStatus
 from accord.envelopes.models import Envelope, Recipient
-from accord.envelopes.services import SIGNING_REQUEST
 from accord.runtime import Runtime
 from accord.signing import domain
 from accord.signing.crypto import SealError, unseal
@@ -220,8 +219,3 @@ def send_sms_code(rt: Runtime, payload: dict[str, Any],
 def signer_code_sms(rt: Runtime, payload: dict[str, Any]) -> None:
     send_sms_code(rt, payload)
 
-
-handlers.register(SIGNING_REQUEST, signing_request_email, delivered=signing_request_delivered,
-                  failed=signing_request_failed, addressee=signing_request_addressee)
-handlers.register(EMAIL_CODE, signer_code_email)
-handlers.register(SMS_CODE, signer_code_sms)

@@ -1,0 +1,9 @@
+"""Bulk send's wiring: the task that turns a chunk of rows into envelopes."""
+
+from __future__ import annotations
+
+from accord.bulk.services import TASK
+from accord.bulk.tasks import process_rows
+from accord.wiring import Task, Wiring
+
+WIRING = Wiring(feature="bulk", tasks=(Task(TASK, process_rows),))

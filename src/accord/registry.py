@@ -1,0 +1,78 @@
+"""The one list of every feature's wiring, and installing it into a process.
+
+``accord serve`` (``app.create_app``), ``accord worker`` and every other command build the
+same runtime: ``install()`` registers each feature's task handlers with the outbox and its
+audit listeners with the audit log; ``run_sweeps`` runs every feature's periodic sweeps.
+A new feature adds its ``wiring.WIRING`` to ``FEATURES`` here, and nowhere else. Like
+``app`` and ``cli``, this module knows every feature; no feature imports it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from accord.accounts.wiring import WIRING as ACCOUNTS
+from accord.audit import services as audit
+from accord.bulk.wiring import WIRING as BULK
+from accord.delivery import handlers
+from accord.delivery.wiring import WIRING as DELIVERY
+from accord.envelopes.wiring import WIRING as ENVELOPES
+from accord.runtime import Runtime
+from accord.signing.wiring import WIRING as SIGNING
+from accord.wiring import Sweep, Wiring
+
+log = logging.getLogger("accord.registry")
+
+FEATURES: tuple[Wiring, ...] = (DELIVERY, ACCOUNTS, ENVELOPES, SIGNING, BULK)
+
+_lock = threading.Lock()
+
+
+def install() -> None:
+    """Register every feature's tasks and audit listeners in this process (idempotent)."""
+    with _lock:
+        for feature in FEATURES:
+            for task in feature.tasks:
+                handlers.register(task.kind, task.handler, delivered=task.delivered,
+                                  failed=task.failed, addressee=task.addressee,
+                                  retry_schedule=task.retry_schedule)
+            for listener in feature.audit_listeners:
+                if listener not in audit.listeners:
+                    audit.listeners.append(listener)
+
+
+def task_kinds() -> set[str]:
+    """Every outbox kind some feature declares a handler for."""
+    return {task.kind for feature in FEATURES for task in feature.tasks}
+
+
+def sweeps() -> tuple[Sweep, ...]:
+    return tuple(s for feature in FEATURES for s in feature.sweeps)
+
+
+def sweep_once(rt: Runtime) -> dict[str, object]:
+    """Run every sweep once (``accord worker --once``); each one's result by name."""
+    return {s.name: s.run(rt) for s in sweeps()}
+
+
+def run_sweeps(rt: Runtime, stop: threading.Event, every_s: float | None = None) -> None:
+    """Run each sweep every ``every_s`` seconds (its own, unless given) until ``stop`` is
+    set (``accord serve``'s background thread, ``accord worker``). A failed pass is logged
+    and the loop goes on."""
+    period = {s.name: every_s if every_s is not None else s.every_s for s in sweeps()}
+    due = {name: time.monotonic() + p for name, p in period.items()}
+    while not stop.is_set():
+        now = time.monotonic()
+        for s in sweeps():
+            if now >= due[s.name]:
+                due[s.name] = now + period[s.name]
+                try:
+                    s.run(rt)
+                except Exception:  # a sweep must outlive a bad pass
+                    log.exception("sweep %s failed", s.name)
+        if not due:
+            stop.wait()
+            return
+        stop.wait(max(0.0, min(due.values()) - time.monotonic()))
