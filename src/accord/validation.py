@@ -99,6 +99,12 @@ def email_address(value: str) -> str:
     return str(checked.normalized)
 
 
+def email_or_blank(value: str) -> str:
+    """:func:`email_address`, except that a blank value stays ``""`` (a role left to
+    its default recipient)."""
+    return "" if not value.strip(" ") else email_address(value)
+
+
 def deep_text_problem(value: Any, path: str = "") -> tuple[str, TextError] | None:
     """The first key or string inside JSON-like ``value`` that holds a control character
     other than tab, LF or CR, as ``(dotted path, problem)``."""
@@ -139,6 +145,16 @@ def check_fields(**values: tuple[str | None, bool]) -> None:
                            details=problems)
 
 
+def require_email(value: str, field: str = "email") -> str:
+    """:func:`email_address`, as InvalidInput 422 ``invalid_email`` naming ``field``. For
+    console forms and the CLI."""
+    try:
+        return email_address(value)
+    except TextError as exc:
+        raise InvalidInput(f"{field}: {exc.message}", code="invalid_email", details=[
+            {"field": field, "code": exc.code, "message": exc.message}]) from exc
+
+
 # -- Pydantic annotated types (API request models) --------------------------------------
 
 
@@ -167,6 +183,8 @@ MultiLine = Annotated[str, _pydantic(multi_line)]
 """A text of lines: tab, LF and CR allowed, no other control character."""
 EmailAddress = Annotated[str, _pydantic(email_address)]
 """One email address, normalised (see :func:`email_address`)."""
+EmailOrBlank = Annotated[str, _pydantic(email_or_blank)]
+"""An email address or nothing (``""``)."""
 CleanJson = _pydantic(_deep)
 """For ``Annotated[dict[str, Any], CleanJson]``: no control character in any key or
 string inside (tab, LF and CR allowed in values)."""
