@@ -189,7 +189,14 @@ def _decode(i: int, doc: DocumentIn) -> services.DocumentInput:
 
 @router.post("/envelopes", status_code=201, response_model=EnvelopeView,
              responses=ERRORS,
-             summary="Create an envelope (and optionally send it)")
+             summary="Create an envelope (and optionally send it)",
+             description="Every problem is reported at once (422, nothing created). One-line "
+             "fields refuse line breaks, tabs and control characters; the message may hold "
+             "line breaks. Emails are one address each, no display name. With `send: true` "
+             "the envelope is created and sent in one transaction: every signer needs a "
+             "field of kind `signature` of their own (422 `signer_without_signature`, "
+             "naming each in `details`); an envelope of approvers only may be sent (they "
+             "approve without fields), one nobody acts on is 422 `no_signers`.")
 def create_envelope(body: EnvelopeIn, rt: Rt, principal: CanSend,
                     request: Request) -> services.EnvelopeView:
     actor = services.staff_actor(principal, client_ip(request), user_agent(request))
@@ -234,7 +241,9 @@ def get_envelope(envelope_id: str, rt: Rt, principal: CanRead) -> services.Envel
 
 @router.post("/envelopes/{envelope_id}/send", response_model=EnvelopeView,
              responses=ERRORS,
-             summary="Send a draft envelope")
+             summary="Send a draft envelope",
+             description="422 `signer_without_signature` (each signer without a field of "
+             "kind `signature`, in `details`) or `no_signers`; the draft stays a draft.")
 def send_envelope(envelope_id: str, rt: Rt, principal: CanSend,
                   request: Request) -> services.EnvelopeView:
     actor = services.staff_actor(principal, client_ip(request), user_agent(request))

@@ -301,6 +301,10 @@ def void(rt: Runtime, principal: Principal, envelope_id: str, reason: str,
     if not reason or len(reason) > 1000:
         raise InvalidInput("a void reason of 1-1000 characters is required",
                            code="invalid_reason")
+    if (found := text_problem(reason, multiline=True)) is not None:
+        raise InvalidInput(f"reason {found.message}", code=found.code,
+                           details=[{"field": "reason", "code": found.code,
+                                     "message": found.message}])
     actor = actor or staff_actor(principal)
     now = rt.now()
     with rt.db.uow() as uow:
