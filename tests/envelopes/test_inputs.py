@@ -143,9 +143,10 @@ def test_a_signer_without_a_signature_field_is_not_sent(rt: Runtime, client: Tes
 
 def test_two_signers_sharing_one_signature_field(rt: Runtime, client: TestClient) -> None:
     m = member(rt)
-    recipients = [{"name": "Ann", "email": "ann@customer.example"},
-                  {"name": "Bob", "email": "bob@provider.example", "routing_order": 2},
-                  {"name": "Cy", "email": "cy@provider.example", "routing_order": 2}]
+    recipients: list[dict[str, Any]] = [
+        {"name": "Ann", "email": "ann@customer.example"},
+        {"name": "Bob", "email": "bob@provider.example", "routing_order": 2},
+        {"name": "Cy", "email": "cy@provider.example", "routing_order": 2}]
     fields = [{"recipient": 0, "kind": "signature", "page": 1, "x": 72, "y": 600}]
     err = _refused(client, m, envelope_body(recipients=recipients, fields=fields,
                                             signatures=False))
