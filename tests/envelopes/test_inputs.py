@@ -252,3 +252,49 @@ def test_users_and_webhooks_take_clean_input(rt: Runtime, client: TestClient) ->
         "url": "https://hooks.example.com/\r\nx", "description": "d\x00"}, headers=admin.auth)
     assert r.status_code == 422
     assert {("url",), ("description",)} <= {tuple(loc[1:]) for loc in _locs(r.json()["error"])}
+
+
+def test_template_send_refuses_a_signer_without_a_signature(rt: Runtime) -> None:
+    from accord.drafting import services as drafting
+    from tests.drafting.test_services import RECIPIENTS, SAMPLE, SOURCE, make_clause, make_template
+
+    legal = member(rt, role="legal")
+    make_clause(rt, legal.principal)
+    make_template(rt, legal.principal, source=SOURCE.replace(
+        "Provider signature: [[signature:provider]]", "Provider: [[initials:provider]]"))
+    with pytest.raises(InvalidInput) as exc:
+        drafting.create_from_template(rt, legal.principal, template_key="service-order",
+                                      data=SAMPLE, recipients=RECIPIENTS, send=True)
+    assert exc.value.code == "signer_without_signature"
+    assert "Bob Ray" in exc.value.message
+    bad = {**RECIPIENTS, "customer": {"name": "Ann Lee", "email": "Ann <ann@x.example>"}}
+    with pytest.raises(InvalidInput) as exc:
+        drafting.create_from_template(rt, legal.principal, template_key="service-order",
+                                      data=SAMPLE, recipients=bad)
+    assert services.list_envelopes(rt, legal.principal).total == 0
+
+
+def test_bulk_rows_of_a_template_without_a_signature_fail_one_by_one(rt: Runtime) -> None:
+    import csv
+    import io
+
+    import accord.bulk.tasks  # noqa: F401 - registers the bulk rows handler
+    from accord.bulk import services as bulk
+    from accord.delivery.worker import drain
+    from accord.drafting import services as drafting
+    from tests.bulk.helpers import ROLES, SOURCE, VARIABLES, csv_rows
+
+    admin = member(rt, role="admin")
+    drafting.create_template(rt, admin.principal, key="unsigned", name="Unsigned",
+                             kind="markdown", variables=VARIABLES, roles=ROLES,
+                             source=SOURCE.replace("[[signature:customer]]",
+                                                   "[[text:customer:po]]"))
+    drafting.submit_template(rt, admin.principal, "unsigned")
+    drafting.publish_template(rt, admin.principal, "unsigned")
+    out = bulk.submit(rt, admin.principal, template_key="unsigned", data=csv_rows(2))
+    drain(rt)
+    _name, text = bulk.results_csv(rt, admin.principal, out.batch.id)
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [r["error_code"] for r in rows] == ["signer_without_signature"] * 2
+    assert not any(r["envelope_id"] for r in rows)
+    assert services.list_envelopes(rt, admin.principal).total == 0
