@@ -25,8 +25,7 @@ def _problem(scope: Scope) -> dict[str, Any] | None:
         for part, text in (("name", name), ("value", value)):
             found = text_problem(text)
             if found is not None:
-                loc = ["query", name if part == "value" else "?"]
-                return {"loc": loc, "msg": f"query parameter {part} {found.message}",
+                return {"loc": ["query", name], "msg": f"query parameter {part} {found.message}",
                         "type": found.code}
     return None
 
