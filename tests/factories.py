@@ -74,9 +74,32 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
+def with_signatures(recipients: list[dict[str, Any]],
+                    fields: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``fields`` plus a signature field (page 1) for each signer who has none: a signer
+    without one cannot be sent."""
+    signed = {f["recipient"] for f in fields if f.get("kind") == "signature"}
+    extra = [{"recipient": i, "kind": "signature", "page": 1, "x": 72, "y": 600 + 12 * (i % 10)}
+             for i, r in enumerate(recipients)
+             if r.get("role", "signer") == "signer" and i not in signed]
+    return [*fields, *extra]
+
+
+def signature_fields(recipients: Any) -> list[Any]:
+    """A signature field (page 1) for each signer of ``services.RecipientInput``s."""
+    from accord.envelopes.domain import FieldKind, RecipientRole
+    from accord.envelopes.placement import FieldRequest
+
+    return [FieldRequest(recipient=i, kind=FieldKind.SIGNATURE, page=1, x=72.0,
+                         y=600.0 + 12 * (i % 10))
+            for i, r in enumerate(recipients) if r.role is RecipientRole.SIGNER]
+
+
 def envelope_body(*, recipients: list[dict[str, Any]] | None = None,
                   fields: list[dict[str, Any]] | None = None, send: bool = True,
-                  document: bytes | None = None) -> dict[str, Any]:
+                  document: bytes | None = None, signatures: bool = True) -> dict[str, Any]:
+    """A create-envelope request. Unless ``signatures`` is False, each signer without a
+    signature field among ``fields`` gets one (page 1)."""
     recipients = recipients or [
         {"name": "Ann Signer", "email": "ann@customer.example", "routing_order": 1},
         {"name": "Bob Signer", "email": "bob@provider.example", "routing_order": 2},
@@ -93,6 +116,8 @@ def envelope_body(*, recipients: list[dict[str, Any]] | None = None,
              "label": "PO number"},
             {"recipient": 1, "kind": "checkbox", "page": 1, "x": 72, "y": 740,
              "required": False, "label": "Send invoices by email"}]
+    if signatures:
+        fields = with_signatures(recipients, fields)
     data = pdf() if document is None else document
     return {"subject": "Support agreement", "message": "Please sign.",
             "documents": [{"name": "agreement.pdf", "content_base64": b64(data)}],
@@ -138,9 +163,10 @@ def sent_envelope(rt: Runtime, m: Member, subject: str = "Agreement") -> Any:
     env_id = services.create(
         rt, m.principal, subject=subject,
         documents=[services.DocumentInput("a.pdf", pdf())],
-        recipients=[services.RecipientInput("Ann", "ann@customer.example"),
-                    services.RecipientInput("Bob", "bob@provider.example", routing_order=2)],
-        fields=[])
+        recipients=(recipients := [
+            services.RecipientInput("Ann", "ann@customer.example"),
+            services.RecipientInput("Bob", "bob@provider.example", routing_order=2)]),
+        fields=signature_fields(recipients))
     return services.send(rt, m.principal, env_id)
 
 

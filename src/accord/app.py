@@ -19,6 +19,7 @@ from accord import __version__
 from accord.errors import AccordError
 from accord.runtime import Runtime
 from accord.web.idempotency import Idempotency
+from accord.web.inputs import RefuseControlCharacters
 from accord.web.limits import BodyLimit
 from accord.web.openapi import install as install_openapi
 from accord.web.ratelimit import RateLimit
@@ -102,6 +103,7 @@ def create_app(rt: Runtime) -> FastAPI:  # noqa: PLR0915 - one import + mount pe
                   lifespan=lifespan, docs_url="/docs", openapi_url="/openapi.json")
     app.state.rt = rt
     install_openapi(app)
+    app.add_middleware(RefuseControlCharacters)  # a NUL or CR/LF in a path or query: 422
     app.add_middleware(Idempotency, runtime=lambda: rt)  # inside the rate limit
     app.add_middleware(RateLimit, settings=lambda: rt.settings)
     app.add_middleware(OriginCheck, settings=lambda: rt.settings)  # inside the headers

@@ -155,6 +155,7 @@ def users_create(email: str, name: str,
     from accord.accounts.models import Organisation
     from accord.accounts.services import create_user
     from accord.errors import AccordError
+    from accord.validation import check_fields, require_email
 
     rt = _runtime()
     prepare(rt)
@@ -163,6 +164,12 @@ def users_create(email: str, name: str,
     if org_id is None:
         err.print(f"no organisation with slug {org!r}")
         raise typer.Exit(2)
+    try:  # before asking for the password
+        email = require_email(email)
+        check_fields(name=(name, False))
+    except AccordError as exc:
+        err.print(f"error ({exc.code}): {exc.message}")
+        raise typer.Exit(2) from exc
     password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
         create_user(rt, org_id, email=email, name=name, role=role, password=password)

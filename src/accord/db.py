@@ -91,6 +91,9 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
+        from accord.validation import install_nul_guard
+
+        install_nul_guard(self.engine)  # 422, never a bare database error, for a NUL
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
 
     @property

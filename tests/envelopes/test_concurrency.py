@@ -12,14 +12,15 @@ from accord.envelopes import services
 from accord.envelopes.models import Envelope
 from accord.errors import Conflict
 from accord.runtime import Runtime
-from tests.factories import member, pdf
+from tests.factories import member, pdf, signature_fields
 
 
 def _draft(rt: Runtime) -> tuple[str, object]:
     m = member(rt)
     env_id = services.create(
         rt, m.principal, subject="S", documents=[services.DocumentInput("a.pdf", pdf())],
-        recipients=[services.RecipientInput("Ann", "ann@example.com")], fields=[])
+        recipients=(rs := [services.RecipientInput("Ann", "ann@example.com")]),
+        fields=signature_fields(rs))
     return env_id, m.principal
 
 

@@ -17,7 +17,7 @@ from accord.envelopes import lifecycle, lifecycle_rules, services
 from accord.errors import Conflict, InvalidInput
 from accord.runtime import Runtime
 from tests.conftest import Clock
-from tests.factories import Member, member, pdf
+from tests.factories import Member, member, pdf, signature_fields
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -27,9 +27,10 @@ def _sent(rt: Runtime, m: Member, *, reminders: int | None = None, days: int = 1
     env_id = services.create(
         rt, m.principal, subject="Support agreement",
         documents=[services.DocumentInput("a.pdf", pdf())],
-        recipients=[services.RecipientInput(f"Signer {i}", f"s{i}@customer.example",
-                                            routing_order=i + 1) for i in range(signers)],
-        fields=[], expires_in_days=days, reminder_interval_hours=reminders)
+        recipients=(rs := [services.RecipientInput(f"Signer {i}", f"s{i}@customer.example",
+                                                   routing_order=i + 1)
+                           for i in range(signers)]),
+        fields=signature_fields(rs), expires_in_days=days, reminder_interval_hours=reminders)
     return services.send(rt, m.principal, env_id)
 
 

@@ -72,7 +72,8 @@ def test_reassign_checks_input_and_factors(rt: Runtime, client: TestClient) -> N
                     headers=m.auth)
     assert r.status_code == 422 and r.json()["error"]["code"] == "phone_required"
     r = client.post(url, json={"name": "Dora", "email": "not-an-email"}, headers=m.auth)
-    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_recipient"
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request"
+    assert r.json()["error"]["details"][0]["type"] == "invalid_email"
     r = client.post(url, json={"name": "Ann", "email": "ann@customer.example",
                                "phone": "+15550100123"}, headers=m.auth)
     assert r.status_code == 422 and r.json()["error"]["code"] == "same_recipient"

@@ -10,15 +10,15 @@ from accord.envelopes import services
 from accord.envelopes.models import Envelope
 from accord.runtime import Runtime
 from tests.conftest import Clock
-from tests.factories import member, pdf
+from tests.factories import member, pdf, signature_fields
 
 
 def _sent(rt: Runtime) -> str:
     m = member(rt)
     env_id = services.create(
         rt, m.principal, subject="S", documents=[services.DocumentInput("a.pdf", pdf())],
-        recipients=[services.RecipientInput("Ann", "ann@example.com")], fields=[],
-        expires_in_days=3)
+        recipients=(rs := [services.RecipientInput("Ann", "ann@example.com")]),
+        fields=signature_fields(rs), expires_in_days=3)
     services.send(rt, m.principal, env_id)
     return env_id
 

@@ -169,7 +169,11 @@ def test_form_errors_rerender_with_the_values_kept(rt: Runtime, client: TestClie
          "Recipient row 2: anchor text &#39;Nowhere:&#39; was not found in the first "
          "document"),
         (_form(token, [{**ANN, "email": "not-an-address"}]), _files(signable_pdf()),
-         "Recipient row 1: a name and a valid email are required"),
+         "Recipient row 1 (email): not a valid email address"),
+        (_form(token, [ANN], subject="Support\r\nBcc: x@example.com"),
+         _files(signable_pdf()), "subject: must be a single line"),
+        (_form(token, [{**ANN, "name": "Ann\x00"}]), _files(signable_pdf()),
+         "Recipient row 1 (name): contains a NUL"),
         (_form(token, [{**ANN, "order": "first"}]), _files(signable_pdf()),
          "routing order must be a whole number"),
         (_form(token, [ANN]), _files(b"%PDF-1.4 not really"), "Document 1 (doc0.pdf)"),

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 from accord.accounts import services_admin as admin
 from accord.accounts.domain import Permission, Role, Scope
 from accord.accounts.services import Principal
+from accord.validation import EmailAddress, SingleLine
 from accord.web.deps import ApiPrincipal, CanManageSettings, CanManageUsers, Rt, requires
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
@@ -31,15 +32,17 @@ class Strict(BaseModel):
 
 
 class UserIn(Strict):
-    email: str = Field(min_length=3, max_length=320)
-    name: str = Field(min_length=1, max_length=200)
+    email: EmailAddress = Field(min_length=3, max_length=320, description="One address, no "
+                                "display name; stored lower-cased.")
+    name: SingleLine = Field(min_length=1, max_length=200)
     role: Role
-    team: str | None = Field(None, max_length=80)
+    team: SingleLine | None = Field(None, max_length=80)
 
 
 class UserPatch(Strict):
     role: Role | None = None
-    team: str | None = Field(None, max_length=80, description="Empty string clears it.")
+    team: SingleLine | None = Field(None, max_length=80,
+                                    description="Empty string clears it.")
     active: StrictBool | None = None
 
 
@@ -50,16 +53,16 @@ class NewUserOut(BaseModel):
 
 
 class KeyIn(Strict):
-    name: str = Field(min_length=1, max_length=200)
+    name: SingleLine = Field(min_length=1, max_length=200)
     scopes: list[Scope] | None = Field(None, description="Limit the key; default: "
                                        "everything your role may do. A key asking may "
                                        "only create keys within its own scopes.")
 
 
 class SsoIn(Strict):
-    issuer: str = Field(min_length=8, max_length=500)
-    client_id: str = Field(min_length=1, max_length=200)
-    client_secret: str = Field(min_length=1, max_length=500)
+    issuer: SingleLine = Field(min_length=8, max_length=500)
+    client_id: SingleLine = Field(min_length=1, max_length=200)
+    client_secret: SingleLine = Field(min_length=1, max_length=500)
 
 
 class SettingsPatch(Strict):

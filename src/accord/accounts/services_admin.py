@@ -18,6 +18,7 @@ from accord.accounts.services import Principal, create_api_key, create_user
 from accord.envelopes import lifecycle_rules
 from accord.errors import Forbidden, InvalidInput, NotFound
 from accord.runtime import Runtime
+from accord.validation import check_fields, require_email
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,8 @@ def add_user(rt: Runtime, principal: Principal, *, email: str, name: str, role: 
              team: str | None = None) -> tuple[UserView, str]:
     """Create a user with a random first password (returned once); they can reset it."""
     principal.require(Permission.USERS_MANAGE)
+    email = require_email(email)
+    check_fields(name=(name, False), team=(team, False))
     password = secrets.token_urlsafe(15)
     uid = create_user(rt, principal.org_id, email=email, name=name, role=role,
                       password=password, team=team)

@@ -15,6 +15,7 @@ from accord.bulk import services
 from accord.envelopes.api import ERRORS
 from accord.errors import InvalidInput
 from accord.runtime import Runtime
+from accord.validation import MultiLine, SingleLine
 from accord.web.deps import CanUseTemplates, Rt
 from accord.web.limits import base64_size
 
@@ -24,7 +25,7 @@ router = APIRouter(prefix="/api/v1", tags=["bulk send"])
 class BulkIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    template_key: str = Field(min_length=1, max_length=80)
+    template_key: SingleLine = Field(min_length=1, max_length=80)
     version: int | None = Field(None, ge=1, description="Default: the latest published.")
     csv_base64: str = Field(min_length=1, description="The CSV file (UTF-8, header "
                             "row), base64-encoded. Columns are template variables "
@@ -32,8 +33,9 @@ class BulkIn(BaseModel):
                             "(`recipient.<role>.name|email|phone`). At most 20 MiB and "
                             "50,000 rows (`ACCORD_BULK_MAX_CSV_BYTES`, "
                             "`ACCORD_BULK_MAX_ROWS`): past either, 413 `csv_too_large`.")
-    file_name: str = Field("batch.csv", min_length=1, max_length=300)
-    mapping: dict[str, str] = Field(default_factory=dict, description="Rename columns: "
+    file_name: SingleLine = Field("batch.csv", min_length=1, max_length=300)
+    mapping: dict[SingleLine, SingleLine] = Field(
+        default_factory=dict, description="Rename columns: "
                                     "`{\"CSV header\": \"target\"}`; an empty target "
                                     "ignores the column.")
     allow_duplicates: bool = Field(False, description="Send rows that repeat an earlier "
@@ -42,9 +44,9 @@ class BulkIn(BaseModel):
 
 
 class SubmitIn(BulkIn):
-    subject: str | None = Field(None, min_length=1, max_length=300, description="Default: "
-                                "the template's name.")
-    message: str = Field("", max_length=5000)
+    subject: SingleLine | None = Field(None, min_length=1, max_length=300,
+                                       description="One line; default: the template's name.")
+    message: MultiLine = Field("", max_length=5000)
     expires_in_days: int = Field(120, ge=1, le=365)
 
 

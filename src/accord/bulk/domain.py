@@ -12,16 +12,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from accord.validation import TextError, email_address, text_problem
 
 RECIPIENT_ATTRS = ("name", "email", "phone")
 MAX_COLUMNS = 300
 MAX_CELL = 20_000
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_EMAIL = re.compile(r"[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+")
 
 
 @dataclass(frozen=True)
@@ -237,6 +237,15 @@ def row_input(number: int, cells: Sequence[str], header: Sequence[str],
     return out
 
 
+def _is_email(value: str) -> bool:
+    """One address, no display name, a real domain (``accord.validation``)."""
+    try:
+        email_address(value)
+    except TextError:
+        return False
+    return True
+
+
 def recipient_problems(number: int, recipients: Mapping[str, Mapping[str, str]],
                        shape: Shape, columns: Mapping[str, str]) -> list[Problem]:
     """Every role needs a name and a real-looking email (and a phone when its sign-in asks
@@ -253,9 +262,12 @@ def recipient_problems(number: int, recipients: Mapping[str, Mapping[str, str]],
             if not value:
                 problems.append(Problem("recipient_missing", f"role {role!r} needs a "
                                         f"recipient {attr}", row=number, column=column))
-            elif attr == "email" and (len(value) > 320 or not _EMAIL.fullmatch(value)):
+            elif attr == "email" and not _is_email(value):
                 problems.append(Problem("invalid_email", f"{value[:80]!r} is not an email "
                                         "address", row=number, column=column))
+            elif (found := text_problem(value)) is not None:
+                problems.append(Problem(found.code, f"the recipient {attr} {found.message}",
+                                        row=number, column=column))
             elif attr == "name" and len(value) > 200:
                 problems.append(Problem("recipient_invalid", "a name has at most 200 "
                                         "characters", row=number, column=column))

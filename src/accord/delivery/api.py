@@ -23,6 +23,7 @@ from accord.delivery.webhooks import (
     ReplayResult,
 )
 from accord.delivery.webhooks_domain import EVENTS
+from accord.validation import SingleLine
 from accord.web.deps import CanManageSettings, Rt, requires
 
 router = APIRouter()  # both, mounted by the app
@@ -41,18 +42,18 @@ class Strict(BaseModel):
 
 
 class EndpointIn(Strict):
-    url: str = Field(min_length=1, max_length=2000, description="Where to POST events: "
+    url: SingleLine = Field(min_length=1, max_length=2000, description="Where to POST events: "
                      "https:// (unless ACCORD_WEBHOOK_REQUIRE_HTTPS=false), a public "
                      "address, no credentials in the URL.")
-    description: str = Field("", max_length=200)
-    event_types: list[str] = Field(default_factory=list, max_length=len(EVENTS),
+    description: SingleLine = Field("", max_length=200)
+    event_types: list[SingleLine] = Field(default_factory=list, max_length=len(EVENTS),
                                    description=EVENTS_HELP)
 
 
 class EndpointPatch(Strict):
-    url: str | None = Field(None, min_length=1, max_length=2000)
-    description: str | None = Field(None, max_length=200)
-    event_types: list[str] | None = Field(None, max_length=len(EVENTS),
+    url: SingleLine | None = Field(None, min_length=1, max_length=2000)
+    description: SingleLine | None = Field(None, max_length=200)
+    event_types: list[SingleLine] | None = Field(None, max_length=len(EVENTS),
                                           description=EVENTS_HELP)
     enabled: bool | None = Field(None, description="false stops deliveries; true re-enables "
                                  "a disabled endpoint and forgets its failures.")

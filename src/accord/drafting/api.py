@@ -16,6 +16,7 @@ from accord.envelopes.api import ERRORS, RULES_DESCRIPTION, RULES_EXAMPLE
 from accord.envelopes.domain import FieldKind
 from accord.envelopes.services import EnvelopeView
 from accord.errors import InvalidInput
+from accord.validation import CleanJson, EmailAddress, EmailOrBlank, MultiLine, SingleLine
 from accord.web.deps import (
     CanAuthor,
     CanPublish,
@@ -30,7 +31,7 @@ router = APIRouter(prefix="/api/v1", tags=["templates"])
 
 Version = Annotated[int | None, Query(ge=1, description="A version number; default: see "
                                       "the route.")]
-JSONObject = dict[str, Any]
+JSONObject = Annotated[dict[str, Any], CleanJson]  # no control character inside
 
 
 class Strict(BaseModel):
@@ -41,27 +42,28 @@ class Strict(BaseModel):
 
 
 class ClauseIn(Strict):
-    key: str = Field(min_length=1, max_length=80, description="Stable key used by "
+    key: SingleLine = Field(min_length=1, max_length=80, description="Stable key used by "
                      "templates: `{{ clause(\"key\") }}`; a-z, 0-9 and _.")
-    title: str = Field(min_length=1, max_length=200)
-    body: str = Field(min_length=1, max_length=500_000, description="Markdown (raw HTML "
+    title: SingleLine = Field(min_length=1, max_length=200)
+    body: MultiLine = Field(min_length=1, max_length=500_000, description="Markdown (raw HTML "
                       "allowed) with merge fields and field tags.")
 
 
 class ClauseEdit(Strict):
-    title: str | None = Field(None, min_length=1, max_length=200)
-    body: str | None = Field(None, min_length=1, max_length=500_000)
+    title: SingleLine | None = Field(None, min_length=1, max_length=200)
+    body: MultiLine | None = Field(None, min_length=1, max_length=500_000)
 
 
 class DefaultRecipientIn(Strict):
-    name: str = Field(min_length=1, max_length=200)
-    email: str = Field(min_length=3, max_length=320)
+    name: SingleLine = Field(min_length=1, max_length=200)
+    email: EmailAddress = Field(min_length=3, max_length=320, description="One address, "
+                                "no display name.")
 
 
 class RoleIn(Strict):
-    key: str = Field(min_length=1, max_length=40, description="Used by field tags: "
+    key: SingleLine = Field(min_length=1, max_length=40, description="Used by field tags: "
                      "`[[signature:customer]]`.")
-    name: str = Field(min_length=1, max_length=200)
+    name: SingleLine = Field(min_length=1, max_length=200)
     type: Literal["signer", "approver", "cc"] = "signer"
     routing_order: StrictInt = Field(1, ge=1, le=100)
     auth: Literal["email_link"] = "email_link"
@@ -71,29 +73,30 @@ class RoleIn(Strict):
 
 
 class PdfFieldIn(Strict):
-    role: str = Field(min_length=1, max_length=40, description="The role that fills it.")
+    role: SingleLine = Field(min_length=1, max_length=40,
+                             description="The role that fills it.")
     kind: FieldKind
     page: StrictInt | None = Field(None, ge=1)
     x: StrictFloat | None = Field(None, ge=0, description="Points from the page's left edge.")
     y: StrictFloat | None = Field(None, ge=0, description="Points from the page's top edge.")
     width: StrictFloat | None = Field(None, gt=0, le=2000)
     height: StrictFloat | None = Field(None, gt=0, le=2000)
-    anchor: str | None = Field(None, min_length=1, max_length=200)
+    anchor: SingleLine | None = Field(None, min_length=1, max_length=200)
     anchor_x_offset: StrictFloat = Field(0, ge=-2000, le=2000)
     anchor_y_offset: StrictFloat = Field(0, ge=-2000, le=2000)
     required: StrictBool = True
-    label: str = Field("", max_length=200)
+    label: SingleLine = Field("", max_length=200)
 
 
 class TemplateContentIn(Strict):
-    source: str | None = Field(None, max_length=500_000, description="HTML or Markdown "
+    source: MultiLine | None = Field(None, max_length=500_000, description="HTML or Markdown "
                                "Jinja source (kind html/markdown).")
     content_base64: str | None = Field(None, description="The PDF, base64 (kind pdf).")
     variables: list[JSONObject] | None = Field(None, max_length=500, description="Variable "
                                                "declarations (see the drafting spec).")
     roles: list[RoleIn] | None = Field(None, max_length=20)
-    prefill: dict[str, str] | None = Field(None, description="`{variable: \"dotted.path\"}` "
-                                           "into a customer record.")
+    prefill: dict[SingleLine, SingleLine] | None = Field(
+        None, description="`{variable: \"dotted.path\"}` into a customer record.")
     sample_data: JSONObject | None = Field(None, description="Data for previews and the "
                                            "publish render; default: generated.")
     pdf_fields: list[PdfFieldIn] | None = Field(None, max_length=500, description="Field "
@@ -105,8 +108,8 @@ class TemplateContentIn(Strict):
 
 
 class TemplateIn(TemplateContentIn):
-    key: str = Field(min_length=1, max_length=80, description="a-z, 0-9, _ and -.")
-    name: str = Field(min_length=1, max_length=200)
+    key: SingleLine = Field(min_length=1, max_length=80, description="a-z, 0-9, _ and -.")
+    name: SingleLine = Field(min_length=1, max_length=200)
     kind: Literal["html", "markdown", "pdf"]
 
 
@@ -117,28 +120,29 @@ class PreviewIn(Strict):
 
 
 class KbaFor(Strict):
-    question: str = Field(min_length=1, max_length=300)
-    answer: str = Field(min_length=1, max_length=200)
+    question: SingleLine = Field(min_length=1, max_length=300)
+    answer: SingleLine = Field(min_length=1, max_length=200)
 
 
 class RecipientFor(Strict):
-    name: str = Field(max_length=200)
-    email: str = Field(max_length=320)
+    name: SingleLine = Field(max_length=200)
+    email: EmailOrBlank = Field(max_length=320, description="One address, no display name; "
+                                "blank for a role left to its default recipient.")
     auth: list[Literal["email_otp", "sms_otp", "access_code", "kba"]] = Field(
         default_factory=list, description="Signer authentication on top of what the "
         "template's role requires.")
-    phone: str | None = Field(None, max_length=32, description="E.164, for sms_otp.")
-    access_code: str | None = Field(None, max_length=200, description="Given to the signer "
+    phone: SingleLine | None = Field(None, max_length=32, description="E.164, for sms_otp.")
+    access_code: SingleLine | None = Field(None, max_length=200, description="Given to the signer "
                                     "out of band; stored hashed.")
     kba: list[KbaFor] = Field(default_factory=list, max_length=5)
 
 
 class FromTemplateIn(Strict):
-    template_key: str = Field(min_length=1, max_length=80)
+    template_key: SingleLine = Field(min_length=1, max_length=80)
     version: StrictInt | None = Field(None, ge=1, description="Default: the latest published.")
     data: JSONObject = Field(default_factory=dict, description="Variable values (nested or "
                              "dotted keys); they win over prefill.")
-    recipients: dict[str, RecipientFor] = Field(description="One recipient per template "
+    recipients: dict[SingleLine, RecipientFor] = Field(description="One recipient per template "
                                                 "role: `{role_key: {name, email}}`. Roles "
                                                 "that routing rules add may be left out: "
                                                 "the role's default recipient is used if a "
@@ -146,9 +150,9 @@ class FromTemplateIn(Strict):
                                                 "if it has none).")
     customer: JSONObject | None = Field(None, description="A customer record; the "
                                         "template's prefill mapping reads values from it.")
-    subject: str | None = Field(None, min_length=1, max_length=300, description="Default: "
-                                "the template's name.")
-    message: str = Field("", max_length=5000)
+    subject: SingleLine | None = Field(None, min_length=1, max_length=300, description="One "
+                                       "line; default: the template's name.")
+    message: MultiLine = Field("", max_length=5000)
     expires_in_days: StrictInt = Field(120, ge=1, le=365)
     send: StrictBool = Field(False, description="Send at once instead of keeping a draft.")
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from accord.validation import TextError, email_address, text_problem
+
 # -- states and transitions ----------------------------------------------------------------
 
 
@@ -198,9 +200,22 @@ def check_key(key: str, *, clause: bool = False) -> Issue | None:
 
 
 def check_name(value: str, where: str) -> Issue | None:
-    if value.strip() and len(value) <= MAX_NAME:
-        return None
-    return Issue(where, "invalid_name", f"{where} must be 1-{MAX_NAME} characters")
+    """1-MAX_NAME characters on one line (no line break or control character)."""
+    if not value.strip() or len(value) > MAX_NAME:
+        return Issue(where, "invalid_name", f"{where} must be 1-{MAX_NAME} characters")
+    found = text_problem(value)
+    return None if found is None else Issue(where, found.code, f"{where} {found.message}")
+
+
+def _bad_person(name: object, email: object) -> bool:
+    """Not a recipient's name (one line, 1-MAX_NAME characters) and email address."""
+    if not isinstance(name, str) or not isinstance(email, str) or check_name(name, "name"):
+        return True
+    try:
+        email_address(email)
+    except TextError:
+        return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -286,8 +301,7 @@ def _parse_role_and_default(where: str, item: Any) -> tuple[RoleSpec | None, lis
     name = given.get("name") if isinstance(given, Mapping) else None
     email = given.get("email") if isinstance(given, Mapping) else None
     if (not isinstance(given, Mapping) or set(given) - {"name", "email"}
-            or not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME
-            or not isinstance(email, str) or "@" not in email or len(email) > 320):
+            or _bad_person(name, email)):
         issues.append(Issue(f"{where}.default_recipient", "role_invalid",
                             f"{where}.default_recipient is {{name, email}} with a name and a "
                             "valid email"))
@@ -395,8 +409,7 @@ def match_recipients(roles: Sequence[RoleSpec], recipients: Mapping[str, Mapping
                                          f"role {r.key!r} ({r.name}) needs a recipient"))
             continue
         name, email = given.get("name"), given.get("email")
-        if (not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME
-                or not isinstance(email, str) or "@" not in email or len(email) > 320):
+        if _bad_person(name, email):
             issues.append(RecipientIssue(r.key, "recipient_invalid", f"the recipient for "
                                          f"{r.key!r} needs a name and a valid email"))
     for key in recipients:

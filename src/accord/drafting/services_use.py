@@ -219,7 +219,7 @@ def create_from_template(rt: Runtime, principal: Principal, *, template_key: str
         rendered = run(ready.plan, ready.context, envelope_id=env_id)
         document, fields = rendered.pdf, _fields(ready, rendered.fields)
     tag = label(ready.tpl_key, ready.version)
-    env_id = envelopes.create(
+    return envelopes.create(
         rt, principal, subject=subject or ready.tpl_name, message=message,
         documents=[envelopes.DocumentInput(f"{ready.tpl_name}.pdf", document)],
         recipients=[replace(_recipient(r, _given(r, ready.recipients)), key=r.key)
@@ -227,7 +227,4 @@ def create_from_template(rt: Runtime, principal: Principal, *, template_key: str
         fields=fields, expires_in_days=expires_in_days, actor=actor, envelope_id=env_id,
         template=TemplateRef(version_id=ready.version_id, label=tag,
                              sha256=ready.source_sha256, clauses=ready.pins),
-        rules=ready.rules, data=ready.rule_data)
-    if send:
-        envelopes.send(rt, principal, env_id, actor=actor)
-    return env_id
+        rules=ready.rules, data=ready.rule_data, send=send)

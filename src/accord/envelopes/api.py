@@ -15,6 +15,7 @@ from accord.envelopes.domain import EnvelopeStatus, FieldKind, RecipientRole
 from accord.envelopes.placement import FieldRequest
 from accord.envelopes.services import EnvelopeView
 from accord.errors import InvalidInput
+from accord.validation import CleanJson, EmailAddress, MultiLine, SingleLine
 from accord.web.deps import (
     CanRead,
     CanReadAudit,
@@ -34,22 +35,27 @@ class Strict(BaseModel):
 
 
 class DocumentIn(Strict):
-    name: str = Field(min_length=1, max_length=300, description="File name shown to signers.")
+    name: SingleLine = Field(min_length=1, max_length=300,
+                             description="File name shown to signers (one line).")
     content_base64: str = Field(description="The PDF, base64-encoded.")
 
 
 class KbaIn(Strict):
-    question: str = Field(min_length=3, max_length=300)
-    answer: str = Field(min_length=1, max_length=200, description="Stored hashed; compared "
+    question: SingleLine = Field(min_length=3, max_length=300)
+    answer: SingleLine = Field(min_length=1, max_length=200, description="Stored hashed; compared "
                         "case-folded, with punctuation removed and whitespace collapsed.")
 
+
+EMAIL_DESCRIPTION = ("One address, no display name (`ann@example.com`, not "
+                     "`Ann <ann@example.com>`), with a real domain; stored with the domain "
+                     "lower-cased.")
 
 AuthFactor = Literal["email_otp", "sms_otp", "access_code", "kba"]
 
 
 class RecipientIn(Strict):
-    name: str = Field(min_length=1, max_length=200)
-    email: str = Field(min_length=3, max_length=320)
+    name: SingleLine = Field(min_length=1, max_length=200)
+    email: EmailAddress = Field(min_length=3, max_length=320, description=EMAIL_DESCRIPTION)
     role: RecipientRole = Field(RecipientRole.SIGNER, description="signer, approver or cc.")
     routing_order: StrictInt = Field(1, ge=1, le=100, description="Equal orders act in parallel; "
                                "the next order starts when the previous one is done.")
@@ -57,14 +63,14 @@ class RecipientIn(Strict):
         default_factory=list, max_length=4,
         description="Factors the recipient must pass after opening the email link, in this "
         "order: email_otp, sms_otp, access_code, kba. Empty = the email link alone.")
-    phone: str | None = Field(None, max_length=32, description="E.164 number, e.g. "
+    phone: SingleLine | None = Field(None, max_length=32, description="E.164 number, e.g. "
                               "+15550100123; required with sms_otp.")
-    access_code: str | None = Field(None, max_length=200, description="At least 6 "
+    access_code: SingleLine | None = Field(None, max_length=200, description="At least 6 "
                                     "characters, given to the signer out of band; only a "
                                     "hash is stored. Required with access_code.")
     kba: list[KbaIn] = Field(default_factory=list, max_length=5, description="Questions "
                              "the recipient must answer; required with kba.")
-    key: str | None = Field(None, min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$",
+    key: SingleLine | None = Field(None, min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$",
                             description="A name routing `rules` use for this recipient "
                             "(unique). A recipient whose key a rule's `add_recipient` names "
                             "is on the envelope only when that rule fires.")
@@ -98,24 +104,25 @@ class FieldIn(Strict):
     y: StrictFloat | None = Field(None, ge=0, description="Points from the page's top edge.")
     width: StrictFloat | None = Field(None, gt=0, le=2000)
     height: StrictFloat | None = Field(None, gt=0, le=2000)
-    anchor: str | None = Field(None, min_length=1, max_length=200, description="Place the "
+    anchor: SingleLine | None = Field(None, min_length=1, max_length=200, description="Place the "
                                "field at every occurrence of this text (instead of x/y).")
     anchor_x_offset: StrictFloat = Field(0, ge=-2000, le=2000)
     anchor_y_offset: StrictFloat = Field(0, ge=-2000, le=2000, description="Positive moves down.")
     required: StrictBool = True
-    label: str = Field("", max_length=200)
+    label: SingleLine = Field("", max_length=200, description="One line.")
 
 
 class EnvelopeIn(Strict):
-    subject: str = Field(min_length=1, max_length=300)
-    message: str = Field("", max_length=5000)
+    subject: SingleLine = Field(min_length=1, max_length=300, description="One line.")
+    message: MultiLine = Field("", max_length=5000, description="Line breaks allowed.")
     documents: list[DocumentIn] = Field(min_length=1, max_length=20)
     recipients: list[RecipientIn] = Field(min_length=1, max_length=100)
     fields: list[FieldIn] = Field(default_factory=list, max_length=1000)
-    rules: list[dict[str, Any]] = Field(default_factory=list, max_length=50,
+    rules: list[Annotated[dict[str, Any], CleanJson]] = Field(default_factory=list, max_length=50,
                                         description=RULES_DESCRIPTION,
                                         examples=[RULES_EXAMPLE])
-    data: dict[str, Any] = Field(default_factory=dict, description="The envelope data the "
+    data: Annotated[dict[str, Any], CleanJson] = Field(
+        default_factory=dict, description="The envelope data the "
                                  "`rules` read (`var` paths), e.g. `{\"contract_value\": "
                                  "60000}`. Only the values the rules read are kept.")
     expires_in_days: StrictInt = Field(120, ge=1, le=365)
@@ -129,17 +136,18 @@ class EnvelopeIn(Strict):
 
 
 class CorrectIn(Strict):
-    name: str | None = Field(None, min_length=1, max_length=200)
-    email: str | None = Field(None, min_length=3, max_length=320)
-    phone: str | None = Field(None, max_length=32, description="E.164 (SMS recipients).")
+    name: SingleLine | None = Field(None, min_length=1, max_length=200)
+    email: EmailAddress | None = Field(None, min_length=3, max_length=320,
+                                       description=EMAIL_DESCRIPTION)
+    phone: SingleLine | None = Field(None, max_length=32, description="E.164 (SMS recipients).")
 
 
 class ReassignIn(Strict):
-    name: str = Field(min_length=1, max_length=200)
-    email: str = Field(min_length=3, max_length=320)
-    phone: str | None = Field(None, max_length=32, description="E.164; required when the "
+    name: SingleLine = Field(min_length=1, max_length=200)
+    email: EmailAddress = Field(min_length=3, max_length=320, description=EMAIL_DESCRIPTION)
+    phone: SingleLine | None = Field(None, max_length=32, description="E.164; required when the "
                               "part uses sms_otp.")
-    access_code: str | None = Field(None, max_length=200, description="A new access code "
+    access_code: SingleLine | None = Field(None, max_length=200, description="A new access code "
                                     "for the new person; required when the part uses "
                                     "access_code.")
     kba: list[KbaIn] = Field(default_factory=list, max_length=5, description="New "
@@ -153,7 +161,7 @@ class RemindersIn(Strict):
 
 
 class VoidIn(Strict):
-    reason: str = Field(min_length=1, max_length=1000)
+    reason: MultiLine = Field(min_length=1, max_length=1000)
 
 
 class ErrorBody(BaseModel):
@@ -181,7 +189,14 @@ def _decode(i: int, doc: DocumentIn) -> services.DocumentInput:
 
 @router.post("/envelopes", status_code=201, response_model=EnvelopeView,
              responses=ERRORS,
-             summary="Create an envelope (and optionally send it)")
+             summary="Create an envelope (and optionally send it)",
+             description="Every problem is reported at once (422, nothing created). One-line "
+             "fields refuse line breaks, tabs and control characters; the message may hold "
+             "line breaks. Emails are one address each, no display name. With `send: true` "
+             "the envelope is created and sent in one transaction: every signer needs a "
+             "field of kind `signature` of their own (422 `signer_without_signature`, "
+             "naming each in `details`); an envelope of approvers only may be sent (they "
+             "approve without fields), one nobody acts on is 422 `no_signers`.")
 def create_envelope(body: EnvelopeIn, rt: Rt, principal: CanSend,
                     request: Request) -> services.EnvelopeView:
     actor = services.staff_actor(principal, client_ip(request), user_agent(request))
@@ -197,10 +212,8 @@ def create_envelope(body: EnvelopeIn, rt: Rt, principal: CanSend,
         fields=[FieldRequest(**f.model_dump()) for f in body.fields],
         rules=body.rules, data=body.data,
         expires_in_days=body.expires_in_days, actor=actor,
-        reminder_interval_hours=body.reminder_interval_hours)
-    if body.send:
-        return (services.send(rt, principal, env_id, actor=actor))
-    return (services.get(rt, principal, env_id))
+        reminder_interval_hours=body.reminder_interval_hours, send=body.send)
+    return services.get(rt, principal, env_id)
 
 
 @router.get("/envelopes", response_model=services.Page, responses=ERRORS,
@@ -228,7 +241,9 @@ def get_envelope(envelope_id: str, rt: Rt, principal: CanRead) -> services.Envel
 
 @router.post("/envelopes/{envelope_id}/send", response_model=EnvelopeView,
              responses=ERRORS,
-             summary="Send a draft envelope")
+             summary="Send a draft envelope",
+             description="422 `signer_without_signature` (each signer without a field of "
+             "kind `signature`, in `details`) or `no_signers`; the draft stays a draft.")
 def send_envelope(envelope_id: str, rt: Rt, principal: CanSend,
                   request: Request) -> services.EnvelopeView:
     actor = services.staff_actor(principal, client_ip(request), user_agent(request))

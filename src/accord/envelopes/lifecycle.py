@@ -35,6 +35,7 @@ from accord.audit import services as audit
 from accord.delivery.mail import Email
 from accord.delivery.services import enqueue, send_email
 from accord.envelopes import lifecycle_rules as rules
+from accord.envelopes.checks import person_problems, raise_problems
 from accord.envelopes.domain import EnvelopeStatus, RecipientRole, RecipientStatus
 from accord.envelopes.models import Envelope, Recipient
 from accord.envelopes.services import (
@@ -378,11 +379,9 @@ class Person:
 
 
 def check_person(name: str, email: str) -> tuple[str, str]:
-    name, email = name.strip(), email.strip().lower()
-    if not name or len(name) > 200:
-        raise InvalidInput("a name of 1-200 characters is required", code="invalid_recipient")
-    if "@" not in email or len(email) > 320 or any(c.isspace() for c in email):
-        raise InvalidInput("a valid email address is required", code="invalid_recipient")
+    """The new person's name and email, checked and normalised (422 otherwise)."""
+    name, email, problems = person_problems(name, email)
+    raise_problems(problems, "not a valid person")
     return name, email
 
 

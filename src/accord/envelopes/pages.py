@@ -41,7 +41,7 @@ DEFAULT_COLUMN, DEFAULT_ROW = 250.0, 60.0  # then two per row, rows going up the
 STATUSES = [s.value for s in EnvelopeStatus]
 ROLES = [r.value for r in RecipientRole]
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
-_INDEXED = re.compile(r"^(fields|recipients|documents)\[(\d+)\]")
+_INDEXED = re.compile(r"\b(fields|recipients|documents)\[(\d+)\](?:\.(\w+))?")
 # Signer authentication offered per recipient row (accord.signing.domain.Factor values)
 AUTH_FACTORS = [("email_otp", "Email code"), ("sms_otp", "SMS code"),
                 ("access_code", "Access code"), ("kba", "Knowledge questions")]
@@ -214,19 +214,20 @@ def _in_form_terms(exc: AccordError, row_numbers: Sequence[int],
     ("Recipient row 3")."""
 
     def where(match: re.Match[str]) -> str:
-        kind, index = match.group(1), int(match.group(2))
+        kind, index, attr = match.group(1), int(match.group(2)), match.group(3)
+        suffix = f" ({attr.replace('_', ' ')})" if attr else ""
         if kind == "documents":
-            return f"Document {index + 1}"
+            return f"Document {index + 1}{suffix}"
         if kind == "fields" and index < len(fields):
-            index = fields[index].recipient
+            index, suffix = fields[index].recipient, ""
         if index < len(row_numbers):
-            return f"Recipient row {row_numbers[index]}"
+            return f"Recipient row {row_numbers[index]}{suffix}"
         return match.group(0)
 
     text = exc.message
     if exc.code in AUTH_MESSAGES and _INDEXED.match(text):
         text = f"{text.split(':', 1)[0]}: {AUTH_MESSAGES[exc.code]}"
-    message = _INDEXED.sub(where, text, count=1)
+    message = _INDEXED.sub(where, text)
     message = message.replace("in document 0", "in the first document")
     return type(exc)(message, code=exc.code, details=exc.details)
 
@@ -322,7 +323,7 @@ def create_envelope(
         fields = _fields(form.rows, recipients, last_page)
         envelope_id = services.create(
             rt, console.principal, subject=subject, message=message, documents=docs,
-            recipients=recipients, fields=fields, actor=actor)
+            recipients=recipients, fields=fields, actor=actor, send=form.send_now)
     except AccordError as exc:
         if exc.status not in (413, 422):
             raise
@@ -331,13 +332,7 @@ def create_envelope(
                           rows=min(MAX_RECIPIENTS, max(MIN_ROWS, len(form.rows))),
                           error=_in_form_terms(exc, row_numbers, fields),
                           status_code=exc.status)
-    target = f"/console/envelopes/{envelope_id}"
-    if form.send_now:
-        try:
-            services.send(rt, console.principal, envelope_id, actor=actor)
-        except AccordError:
-            target += "?notice=not_sent"
-    return RedirectResponse(target, status_code=303)
+    return RedirectResponse(f"/console/envelopes/{envelope_id}", status_code=303)
 
 
 # -- one envelope -------------------------------------------------------------------------

@@ -20,9 +20,11 @@ from accord.audit import services as audit
 from accord.db import new_id
 from accord.documents.limits import PdfLimits
 from accord.documents.pdf import DocumentError, PdfInfo, inspect_pdf
+from accord.envelopes import checks
 from accord.envelopes import services_routing as routing_rules
 from accord.envelopes.domain import (
     EnvelopeStatus,
+    FieldKind,
     RecipientRole,
     RecipientStatus,
     TransitionError,
@@ -66,6 +68,7 @@ from accord.envelopes.services_common import (  # re-exported: callers use envel
 )
 from accord.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from accord.runtime import Runtime
+from accord.validation import TextError, email_address, text_problem
 
 __all__ = [
     "ASKED",
@@ -114,27 +117,24 @@ __all__ = [
 # -- commands --------------------------------------------------------------------------
 
 
-def _check_header(rt: Runtime, *, subject: str, documents: Sequence[DocumentInput],
-                  recipients: Sequence[RecipientInput], expires_in_days: int) -> None:
-    s = rt.settings
-    if not subject or len(subject) > 300:
-        raise InvalidInput("subject must be 1-300 characters", code="invalid_subject")
-    if not documents:
-        raise InvalidInput("an envelope needs at least one document", code="no_documents")
-    if len(documents) > s.max_documents:
-        raise InvalidInput(f"at most {s.max_documents} documents", code="too_many_documents")
-    if not recipients:
-        raise InvalidInput("an envelope needs recipients", code="no_recipients")
-    if not 1 <= expires_in_days <= 365:
-        raise InvalidInput("expires_in_days must be 1-365", code="invalid_expiry")
-
-
-def _validate(rt: Runtime, *, subject: str, documents: Sequence[DocumentInput],
+def _validate(rt: Runtime, *, subject: str, message: str, documents: Sequence[DocumentInput],
               recipients: Sequence[RecipientInput], fields: Sequence[FieldRequest],
-              expires_in_days: int) -> tuple[list[PdfInfo], list[tuple[FieldRequest, list[Box]]]]:
-    """Every check of a new envelope, before anything is written."""
-    _check_header(rt, subject=subject, documents=documents, recipients=recipients,
-                  expires_in_days=expires_in_days)
+              expires_in_days: int, sending: bool,
+              ) -> tuple[list[RecipientInput], list[PdfInfo],
+                         list[tuple[FieldRequest, list[Box]]]]:
+    """Every check of a new envelope, before anything is written: every problem with the
+    texts, recipients, fields (and, when it is sent at once, the signature rule) at once;
+    then the PDFs and the field placement. Returns the recipients normalised."""
+    recipients, problems = checks.recipient_problems(recipients)
+    problems = [*checks.header_problems(subject=subject, documents=documents,
+                                        recipients=recipients, expires_in_days=expires_in_days,
+                                        max_documents=rt.settings.max_documents),
+                *checks.text_problems(subject=subject, message=message, documents=documents,
+                                      fields=fields),
+                *problems, *checks.field_problems(recipients, documents, fields)]
+    if sending and recipients:
+        problems += checks.send_problems(recipients, fields)
+    checks.raise_problems(problems)
     s = rt.settings
     infos = []
     for i, doc in enumerate(documents):
@@ -145,27 +145,9 @@ def _validate(rt: Runtime, *, subject: str, documents: Sequence[DocumentInput],
         except DocumentError as exc:
             err_cls = PayloadTooLarge if exc.code == "document_too_large" else InvalidInput
             raise err_cls(f"documents[{i}] ({doc.name}): {exc.message}", code=exc.code) from exc
-    for i, r in enumerate(recipients):
-        if "@" not in r.email or len(r.email) > 320 or not r.name.strip():
-            raise InvalidInput(f"recipients[{i}]: a name and a valid email are required",
-                               code="invalid_recipient")
-        if not 1 <= r.routing_order <= 100:
-            raise InvalidInput(f"recipients[{i}]: routing_order must be 1-100",
-                               code="invalid_routing_order")
-    boxes = []
-    for i, f in enumerate(fields):
-        if not 0 <= f.recipient < len(recipients):
-            raise InvalidInput(f"fields[{i}]: recipient {f.recipient} does not exist",
-                               code="field_bad_recipient")
-        if recipients[f.recipient].role is RecipientRole.CC:
-            raise InvalidInput(f"fields[{i}]: cc recipients do not fill fields",
-                               code="field_for_cc")
-        if not 0 <= f.document < len(documents):
-            raise InvalidInput(f"fields[{i}]: document {f.document} does not exist",
-                               code="field_bad_document")
-        info = infos[f.document]
-        boxes.append((f, place(f, i, documents[f.document].data, info.page_sizes)))
-    return infos, boxes
+    boxes = [(f, place(f, i, documents[f.document].data, infos[f.document].page_sizes))
+             for i, f in enumerate(fields)]
+    return list(recipients), infos, boxes
 
 
 def _check_reminders(hours: int | None) -> None:
@@ -185,19 +167,21 @@ def create(rt: Runtime, principal: Principal, *, subject: str, message: str = ""
            actor: Actor | None = None, envelope_id: str | None = None,
            template: TemplateRef | None = None, session: Session | None = None,
            reminder_interval_hours: int | None = None, rules: Sequence[Any] = (),
-           data: Mapping[str, Any] | None = None) -> str:
-    """Validate everything, then store a draft envelope. Nothing is written on error
-    (document blobs are content-addressed: one stored before a failed commit is harmless
-    and is reused by the next upload of the same bytes). With ``session`` the rows join
-    the caller's transaction and the caller commits. ``rules`` (routing rules on ``data``,
-    see ``envelopes.routing``) decide the routing first."""
+           data: Mapping[str, Any] | None = None, send: bool = False) -> str:
+    """Validate everything, then store a draft envelope; with ``send``, check it as a send
+    too and send it in the same transaction. Nothing is written on error (document blobs
+    are content-addressed: one stored before a failed commit is harmless and is reused by
+    the next upload of the same bytes). With ``session`` the rows join the caller's
+    transaction and the caller commits. ``rules`` (routing rules on ``data``, see
+    ``envelopes.routing``) decide the routing first."""
     principal.require(Permission.ENVELOPE_SEND)
     _check_reminders(reminder_interval_hours)
     subject = subject.strip()
     routed = routing_rules.apply_rules(recipients, fields, rules, data or {})
     recipients, fields = routed.recipients, routed.fields
-    infos, boxes = _validate(rt, subject=subject, documents=documents, recipients=recipients,
-                             fields=fields, expires_in_days=expires_in_days)
+    recipients, infos, boxes = _validate(
+        rt, subject=subject, message=message, documents=documents, recipients=recipients,
+        fields=fields, expires_in_days=expires_in_days, sending=send)
     auth = routing_rules.configure_auth(recipients)
     now = rt.now()
     blob_keys = [rt.blobs.put(d.data) for d in documents]
@@ -223,8 +207,8 @@ def create(rt: Runtime, principal: Principal, *, subject: str, message: str = ""
                            page_count=info.page_count,
                            page_sizes=[list(p) for p in info.page_sizes])
             doc_rows.append(row)
-        rec_rows = [Recipient(org_id=env.org_id, envelope_id=env.id, name=r.name.strip(),
-                              email=r.email.strip().lower(), role=r.role.value,
+        rec_rows = [Recipient(org_id=env.org_id, envelope_id=env.id, name=r.name,
+                              email=r.email, role=r.role.value,
                               routing_order=r.routing_order, role_key=r.key,
                               status=RecipientStatus.CREATED.value,
                               auth_method=a.method, auth_config=a.config, phone=a.phone,
@@ -254,6 +238,11 @@ def create(rt: Runtime, principal: Principal, *, subject: str, message: str = ""
                              "sha256": template.sha256, "clauses": template.clauses}})
         routing_rules.record_created(uow.session, env, routed, rec_rows, now, actor.label,
                                      actor.ip, actor.user_agent)
+        if send:
+            _send(rt, principal, uow.session, env.id, actor)
+            if session is None:
+                commit_or_conflict(uow.session)
+                return env.id
         uow.commit()
         return env.id
 
@@ -282,6 +271,8 @@ def _send(rt: Runtime, principal: Principal, session: Session, envelope_id: str,
     recs = recipients_of(session, env.id)
     if env.status == EnvelopeStatus.DRAFT.value:
         routing_rules.recheck(session, env, recs, "send", now)
+    if env.status == EnvelopeStatus.DRAFT.value:
+        _check_signatures(session, recs)
     state = state_of(env, recs)
     try:
         to_notify = state.send()
@@ -295,6 +286,18 @@ def _send(rt: Runtime, principal: Principal, session: Session, envelope_id: str,
     return env
 
 
+def _check_signatures(session: Session, recs: Sequence[Recipient]) -> None:
+    """422 ``signer_without_signature`` for each signer without a signature field."""
+    index = {r.id: i for i, r in enumerate(recs)}
+    parts = [checks.Part(f"recipients[{i}]", r.name, r.email, RecipientRole(r.role))
+             for i, r in enumerate(recs)]
+    kinds = [(index[f.recipient_id], FieldKind(f.kind))
+             for f in fields_of(session, recs[0].envelope_id)
+             if f.recipient_id in index] if recs else []
+    checks.raise_problems(checks.signature_problems(parts, kinds),
+                          "the envelope cannot be sent")
+
+
 def void(rt: Runtime, principal: Principal, envelope_id: str, reason: str,
          actor: Actor | None = None) -> EnvelopeView:
     principal.require(Permission.ENVELOPE_VOID)
@@ -302,6 +305,10 @@ def void(rt: Runtime, principal: Principal, envelope_id: str, reason: str,
     if not reason or len(reason) > 1000:
         raise InvalidInput("a void reason of 1-1000 characters is required",
                            code="invalid_reason")
+    if (found := text_problem(reason, multiline=True)) is not None:
+        raise InvalidInput(f"reason {found.message}", code=found.code,
+                           details=[{"field": "reason", "code": found.code,
+                                     "message": found.message}])
     actor = actor or staff_actor(principal)
     now = rt.now()
     with rt.db.uow() as uow:
@@ -374,6 +381,14 @@ def resend(rt: Runtime, principal: Principal, envelope_id: str, recipient_id: st
         return view_of(uow.session, env)
 
 
+def _one_email(email: str) -> tuple[str, list[checks.Problem]]:
+    try:
+        return email_address(email).lower(), []
+    except TextError as exc:
+        return email, [{"field": "email", "code": "invalid_recipient", "reason": exc.code,
+                        "message": f"email: {exc.message}"}]
+
+
 def correct(rt: Runtime, principal: Principal, envelope_id: str, recipient_id: str, *,
             name: str | None = None, email: str | None = None, phone: str | None = None,
             actor: Actor | None = None) -> EnvelopeView:
@@ -385,10 +400,16 @@ def correct(rt: Runtime, principal: Principal, envelope_id: str, recipient_id: s
 
     principal.require(Permission.ENVELOPE_SEND)
     actor = actor or staff_actor(principal)
-    if email is not None and ("@" not in email or len(email) > 320):
-        raise InvalidInput("not an email address", code="invalid_recipient")
+    problems: list[checks.Problem] = []
+    if email is not None:
+        email, problems = _one_email(email)
     if name is not None and not name.strip():
-        raise InvalidInput("the name must not be blank", code="invalid_recipient")
+        problems.append({"field": "name", "code": "invalid_recipient",
+                         "message": "name: the name must not be blank"})
+    elif name is not None and (found := text_problem(name)) is not None:
+        problems.append({"field": "name", "code": found.code,
+                         "message": f"name: {found.message}"})
+    checks.raise_problems(problems, "the correction is not valid")
     if phone is not None and not is_e164(phone.strip()):
         raise InvalidInput("phone must be in E.164 form: + then 7-15 digits",
                            code="invalid_phone")
@@ -404,7 +425,7 @@ def correct(rt: Runtime, principal: Principal, envelope_id: str, recipient_id: s
         if name is not None:
             rec.name = name.strip()
         if email is not None:
-            rec.email = email.strip().lower()
+            rec.email = email
         if phone is not None:
             if "sms_otp" not in rec.auth_method.split("+"):
                 raise InvalidInput("this recipient does not authenticate by SMS",

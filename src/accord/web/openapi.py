@@ -34,7 +34,11 @@ DESCRIPTIONS = {
     "404": "No such object in the caller's organisation (`not_found`).",
     "409": "The object's state does not allow this (`conflict` and more specific codes).",
     "413": "The body is too large (`request_too_large`).",
-    "422": "The request is not valid: every problem is listed in `details`.",
+    "422": "The request is not valid: every problem is listed in `details` (a body field "
+           "breaking its rule: `invalid_request`, each entry's `loc` naming the field and "
+           "`type` saying why, e.g. `invalid_email`, `line_break_not_allowed`, "
+           "`control_character`; a control character in the path or query: "
+           "`invalid_text`).",
     "429": "Rate limited: retry after the `Retry-After` header's seconds.",
 }
 
