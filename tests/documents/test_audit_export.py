@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from accord.audit import chain
@@ -241,6 +242,8 @@ def test_pdf_of_another_envelope_fails(done: Completed, other_done: Completed,
 def test_cli_exit_codes(done: Completed, other_done: Completed, identity: Identity,
                         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("accord.trust.instance_roots", list)  # no instance here
+    # the console's width is fixed when it is made (COLUMNS at import): make it wide here
+    monkeypatch.setattr("accord.cli.out", Console(width=300))
     runner = CliRunner()
     root, export, pdf, other = (tmp_path / n for n in ("root.pem", "x.audit.json", "x.pdf",
                                                        "other.pdf"))
