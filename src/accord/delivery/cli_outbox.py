@@ -32,8 +32,11 @@ def list_cmd(as_user: AsUser,
     rt, p = _context(as_user)
     rows = _guard(lambda: services.list_outbox(rt, p, status="dead" if dead else None,
                                                limit=limit))
-    table = Table("id", "kind", "to", "status", "attempts", "created", "last attempt / due",
-                  "last error")
+    table = Table()
+    table.add_column("id", no_wrap=True, min_width=36)  # whole, to copy into `replay`
+    for name in ("kind", "to", "status", "attempts", "created", "last attempt / due",
+                 "last error"):
+        table.add_column(name)
     for m in rows:
         table.add_row(m.id, m.kind, m.to or "-", m.status, str(m.attempts),
                       _time(m.created_at), _time(m.next_attempt_at), m.last_error or "-")
