@@ -89,7 +89,7 @@ def test_last_signature_queues_completion_and_the_worker_seals_once(
     assert view["status"] == "completing" and view["sealed_sha256"] is None
     r = client.get(f"/api/v1/envelopes/{env['id']}/document", headers=sender.auth)
     assert r.status_code == 409 and r.json()["error"]["code"] == "not_completed"
-    r = client.get(f"/api/v1/envelopes?status=completing", headers=sender.auth)
+    r = client.get("/api/v1/envelopes?status=completing", headers=sender.auth)
     assert [e["id"] for e in r.json()["items"]] == [env["id"]]
     before = _facts(rt, env["id"])
     assert before["rows"] == [("pending", {"envelope_id": env["id"]})]
