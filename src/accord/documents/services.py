@@ -74,11 +74,6 @@ def sealer_of(rt: Runtime, row: SigningIdentity) -> Sealer:
         return _sealers[key]
 
 
-def sealer_for(rt: Runtime, session: Session, org_id: str) -> Sealer:
-    """The organisation's Sealer, built once per process (keys are loaded once)."""
-    return sealer_of(rt, sealing_identity(session, org_id))
-
-
 def trust_roots(rt: Runtime) -> list[str]:
     """Every organisation's root certificate (PEM) known to this instance."""
     with rt.db.uow() as uow:
@@ -113,9 +108,7 @@ def sealed_pdf(rt: Runtime, principal: Principal, envelope_id: str, *,
 
 def export_signer_for(rt: Runtime, session: Session, org_id: str) -> ExportSigner:
     """The organisation's audit-export signer (its seal key), built once per process."""
-    row = session.get(SigningIdentity, org_id)
-    if row is None:
-        raise Conflict("the organisation has no sealing certificate", code="no_identity")
+    row = sealing_identity(session, org_id)
     key = (org_id, row.signing_key_blob)
     with _lock:
         if key not in _export_signers:
