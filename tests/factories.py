@@ -142,8 +142,10 @@ def csrf(html: str) -> str:
 
 
 def sign(client: TestClient, link: str, *, name: str, values: dict[str, str] | None = None,
-         ua: str = "pytest-signer") -> Any:
-    """Walk one signer through link → consent → finish with a typed signature."""
+         ua: str = "pytest-signer", complete: bool = True) -> Any:
+    """Walk one signer through link → consent → finish with a typed signature. After the
+    last signature (the envelope is ``completing``) the outbox is drained unless
+    ``complete`` is False, so that the completion task has sealed the envelope."""
     client.cookies.clear()
     page = client.get(link, headers={"user-agent": ua})
     assert page.status_code == 200, page.text
@@ -153,7 +155,10 @@ def sign(client: TestClient, link: str, *, name: str, values: dict[str, str] | N
     data = {"csrf_token": csrf(r.text), "signature_kind": "typed", "signature_text": name,
             "intent": "yes"}
     data.update(values or {})
-    return client.post("/sign/finish", data=data, headers={"user-agent": ua})
+    done = client.post("/sign/finish", data=data, headers={"user-agent": ua})
+    if complete and 'id="completing"' in done.text:  # the last signature: let the worker seal it
+        drain(client.app.state.rt)  # type: ignore[attr-defined]
+    return done
 
 
 def sent_envelope(rt: Runtime, m: Member, subject: str = "Agreement") -> Any:

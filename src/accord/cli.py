@@ -98,8 +98,9 @@ def serve(host: Annotated[str | None, typer.Option(help="Bind address (ACCORD_HO
 @app.command()
 def worker(once: Annotated[bool, typer.Option(help="Deliver what is due, then exit.")]
            = False) -> None:
-    """Run a delivery worker (emails, webhooks, background tasks) and the lifecycle sweep
-    (expiry, expiry warnings, reminders). Run several against PostgreSQL to scale out;
+    """Run a delivery worker (emails, webhooks, background tasks such as sealing completed
+    envelopes and bulk send) and the lifecycle sweep (expiry, expiry warnings,
+    reminders). Run several against PostgreSQL to scale out;
     they never deliver the same message, or send the same reminder, twice."""
     import signal
     import threading

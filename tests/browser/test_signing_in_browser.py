@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from accord.app import create_app
 from accord.config import Settings
 from accord.db import Database
+from accord.delivery.worker import drain
 from accord.documents.services import trust_roots
 from accord.documents.verify import verify_pdf
 from accord.runtime import Runtime, build_runtime
@@ -125,7 +126,17 @@ def test_two_signers_complete_on_a_phone(live: tuple[Runtime, str], browser: obj
     page.check("#intent")
     page.click("#finish")
     page.wait_for_selector("#done")
-    assert "Everyone has finished" in page.content()
+    assert "The document is being sealed" in page.content()
+    assert api.get(f"/api/v1/envelopes/{env_id}", headers=m.auth).json()["status"] == \
+        "completing"
+    # the worker's completion task seals it (pyHanko runs its own event loop, and
+    # Playwright's sync API runs one on this thread: seal from another thread)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(drain, rt).result()
+    page.reload()
+    assert "Everyone has finished: the sealed document" in page.content()
     ctx.close()
 
     state = api.get(f"/api/v1/envelopes/{env_id}", headers=m.auth).json()
@@ -135,8 +146,6 @@ def test_two_signers_complete_on_a_phone(live: tuple[Runtime, str], browser: obj
                      "carl@provider.example": "completed"}
     sealed = api.get(f"/api/v1/envelopes/{env_id}/document", headers=m.auth).content
     # Playwright's sync API runs an event loop on this thread; verify from another one
-    from concurrent.futures import ThreadPoolExecutor
-
     with ThreadPoolExecutor(1) as pool:
         report = pool.submit(verify_pdf, sealed, trust_roots(rt)).result()
     assert report.ok, [c for c in report.checks if not c.ok]

@@ -40,8 +40,16 @@ def test_sequence_moves_on_and_completes() -> None:
     assert e.complete_recipient("a") == (["b"], False)
     assert e.is_turn_of("b")
     assert e.complete_recipient("b") == ([], True)
-    assert e.status is EnvelopeStatus.COMPLETED
+    assert e.status is EnvelopeStatus.COMPLETING  # until the sealed PDF exists
     assert all(r.status is RecipientStatus.COMPLETED for r in e.recipients)
+    with pytest.raises(TransitionError):
+        e.void()
+    assert not e.expire(datetime.max.replace(tzinfo=UTC))
+    e.sealed()
+    assert e.status is EnvelopeStatus.COMPLETED
+    with pytest.raises(TransitionError) as exc:
+        e.sealed()  # only once
+    assert exc.value.code == "envelope_not_completing"
 
 
 def test_equal_orders_run_in_parallel_and_the_step_waits_for_all() -> None:
@@ -139,5 +147,5 @@ def test_any_routing_completes_in_order_when_everyone_signs(
         nxt, done = e.complete_recipient(rid)
         active.discard(rid)
         active |= set(nxt)
-        assert done == (e.status is EnvelopeStatus.COMPLETED)
+        assert done == (e.status is EnvelopeStatus.COMPLETING)
     assert len(finished_orders) == sum(1 for role, _ in spec if role is not CC)

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from pypdf import PdfReader
 from sqlalchemy import select
 
+from accord.delivery.worker import drain
 from accord.envelopes.models import Recipient
 from accord.runtime import Runtime
 from accord.signing.factors import certificate_line
@@ -85,6 +86,7 @@ def test_email_link_sms_code_and_access_code(rt: Runtime, client: TestClient,
         assert certificate_line(uow.session, recs["ann@customer.example"]) == expected
         assert certificate_line(uow.session, recs["carl@provider.example"]) == "email link"
 
+    drain(rt)  # the completion task seals the envelope
     sealed = client.get(f"/api/v1/envelopes/{env['id']}/document", headers=sender.auth)
     assert sealed.status_code == 200
     reader = PdfReader(io.BytesIO(sealed.content))

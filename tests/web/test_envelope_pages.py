@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from accord.delivery.worker import drain
 from accord.envelopes import pages
 from accord.envelopes import services as envelopes
 from accord.runtime import Runtime
@@ -223,8 +224,16 @@ def test_audit_json_and_sealed_pdf_downloads(rt: Runtime, client: TestClient,
     assert "not completed" in r.text
 
     signer = new_client()
-    done = sign(signer, signing_link(rt, agent.org_id, ANN["email"]), name="Ann Customer")
+    done = sign(signer, signing_link(rt, agent.org_id, ANN["email"]), name="Ann Customer",
+                complete=False)
     assert done.status_code == 200, done.text
+    # until the worker has sealed it: completing, no download
+    html = client.get(f"/console/envelopes/{env_id}").text
+    assert 'class="badge s-completing" id="envelope-status">completing<' in html
+    assert 'id="completing"' in html and "Download sealed PDF" not in html
+    assert client.get(f"/console/envelopes/{env_id}/document").status_code == 409
+    assert env_id in client.get("/console", params={"status": "completing"}).text
+    drain(rt)
 
     html = client.get(f"/console/envelopes/{env_id}").text
     assert 'id="envelope-status">completed<' in html

@@ -326,7 +326,9 @@ def set_reminders(envelope_id: str, body: RemindersIn, rt: Rt, principal: CanSen
 
 @router.get("/envelopes/{envelope_id}/document", responses={
     200: {"content": {"application/pdf": {}}, "description": "The sealed PDF."}, **ERRORS},
-    response_class=Response, summary="Download the completed, sealed PDF")
+    response_class=Response, summary="Download the completed, sealed PDF",
+    description="409 `not_completed` until the envelope is `completed`, including while it "
+                "is `completing` (the worker is sealing it).")
 def download_document(envelope_id: str, rt: Rt, principal: CanRead,
                       request: Request) -> Response:
     data = documents.sealed_pdf(rt, principal, envelope_id,

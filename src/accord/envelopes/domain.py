@@ -1,7 +1,9 @@
 """The envelope state machine and routing rules. Pure: no database, no web, no I/O.
 
-Envelope:   draft -> sent -> completed
+Envelope:   draft -> sent -> completing -> completed
                       \\-> declined | voided | expired      (draft -> voided too)
+            (completing: every required recipient has finished; the completion task is
+            stamping and sealing the final PDF, which exists once it is completed)
 Recipient:  created -> waiting -> sent -> delivered -> completed | declined
             (cc recipients stay "cc" until the envelope completes, then "completed";
             sent -> delivery_failed when the signing request could not be delivered, and
@@ -22,6 +24,7 @@ from enum import StrEnum
 class EnvelopeStatus(StrEnum):
     DRAFT = "draft"
     SENT = "sent"
+    COMPLETING = "completing"
     COMPLETED = "completed"
     DECLINED = "declined"
     VOIDED = "voided"
@@ -148,11 +151,12 @@ class EnvelopeState:
 
     def complete_recipient(self, recipient_id: str) -> tuple[list[str], bool]:
         """A recipient finished (signed or approved). Returns (ids to notify next,
-        whether the whole envelope is now complete)."""
+        whether every required recipient has now finished: the envelope is then
+        ``completing`` until its sealed PDF exists, see ``sealed``)."""
         self._require_turn(recipient_id)
         self.recipient(recipient_id).status = RecipientStatus.COMPLETED
         if self.current_order() is None:
-            self.status = EnvelopeStatus.COMPLETED
+            self.status = EnvelopeStatus.COMPLETING
             for r in self.recipients:
                 r.status = RecipientStatus.COMPLETED
             return [], True
@@ -161,6 +165,13 @@ class EnvelopeState:
             for r in self.recipients
         )
         return ([] if still_in_step else self._start_current_step()), False
+
+    def sealed(self) -> None:
+        """The completion task stored the sealed PDF: completing -> completed."""
+        if self.status is not EnvelopeStatus.COMPLETING:
+            raise TransitionError("envelope_not_completing",
+                                  f"cannot complete a {self.status} envelope")
+        self.status = EnvelopeStatus.COMPLETED
 
     def decline(self, recipient_id: str) -> None:
         self._require_turn(recipient_id)

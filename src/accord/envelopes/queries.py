@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import Field as Describe
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -65,12 +66,20 @@ class FieldView:
     value: str | None
 
 
+STATUS_DOC = (
+    "draft (not sent yet), sent (out for signature), completing (every required recipient "
+    "has finished; the sealed PDF is being made: its download answers 409 not_completed "
+    "until the envelope is completed), completed (the sealed PDF exists), declined, voided, "
+    "expired")
+Status = Annotated[EnvelopeStatus, Describe(description=STATUS_DOC)]
+
+
 @dataclass(frozen=True)
 class EnvelopeView:
     id: str
     subject: str
     message: str
-    status: str
+    status: Status
     created_at: datetime
     sent_at: datetime | None
     completed_at: datetime | None
@@ -89,7 +98,7 @@ class EnvelopeView:
 class EnvelopeSummary:
     id: str
     subject: str
-    status: str
+    status: Status
     created_at: datetime
     completed_at: datetime | None
 
@@ -166,7 +175,7 @@ def _delivery_failure(r: Recipient) -> dict[str, Any]:
 
 def view_of(session: Session, env: Envelope) -> EnvelopeView:
     return EnvelopeView(
-        id=env.id, subject=env.subject, message=env.message, status=env.status,
+        id=env.id, subject=env.subject, message=env.message, status=EnvelopeStatus(env.status),
         created_at=env.created_at, sent_at=env.sent_at, completed_at=env.completed_at,
         voided_at=env.voided_at, void_reason=env.void_reason, expires_at=env.expires_at,
         sealed_sha256=env.sealed_sha256, template_label=env.template_label,
@@ -205,8 +214,8 @@ def list_envelopes(rt: Runtime, principal: Principal, *, status: str | None = No
         rows = uow.session.scalars(select(Envelope).where(*where)
                                    .order_by(Envelope.created_at.desc(), Envelope.id)
                                    .limit(limit).offset(offset))
-        items = [EnvelopeSummary(e.id, e.subject, e.status, e.created_at, e.completed_at)
-                 for e in rows]
+        items = [EnvelopeSummary(e.id, e.subject, EnvelopeStatus(e.status), e.created_at,
+                                 e.completed_at) for e in rows]
         return Page(items=items, total=total or 0, limit=limit, offset=offset)
 
 

@@ -32,7 +32,7 @@ from accord.envelopes.models import Document, Envelope, Field, Recipient
 from accord.envelopes.services_routing import recheck as recheck_routing
 from accord.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from accord.runtime import Runtime
-from accord.signing import disclosure, factors
+from accord.signing import completion, disclosure, factors
 from accord.signing.factors import AuthStep
 from accord.signing.links import hash_token
 from accord.signing.models import SignerSession
@@ -284,9 +284,9 @@ def _field_value(f: Field, raw: str | None, now: datetime) -> str | None:
 def finish(rt: Runtime, session_token: str | None, csrf: str | None, *,
            values: dict[str, str], signature: SignatureInput | None, intent: bool,
            client: Client) -> bool:
-    """Sign (or approve). Returns True when this completed the whole envelope."""
-    from accord.documents.services import complete_envelope
-
+    """Sign (or approve). Returns True when this was the last required signature: the
+    envelope is then ``completing`` and its completion (stamping, certificate, seal) is
+    queued for the worker in the same transaction (see ``signing.completion``)."""
     now = rt.now()
     with rt.db.uow() as uow:
         s = uow.session
@@ -342,7 +342,7 @@ def finish(rt: Runtime, session_token: str | None, csrf: str | None, *,
         rec.token_hash = None
         envelopes.notify(s, env, to_notify, now, rt.link_key)
         if completed:
-            complete_envelope(rt, s, env, now=now)
+            completion.queue(s, env, now)
         envelopes.commit_or_conflict(s)
         return completed
 
