@@ -2,6 +2,11 @@
 
 SQLite (WAL, synchronous=FULL) is the embedded default; PostgreSQL is used when
 ``ACCORD_DATABASE_URL`` names one.
+
+``Database.uow()`` is the unit of work of a use case that writes. ``Database.reader()`` is
+one that only reads: on SQLite it begins with a plain (deferred) ``BEGIN``, so a reader
+takes no write lock and never queues behind a writer (WAL gives it a snapshot); writing in
+it raises.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Dialect, Engine
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, UOWTransaction, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
@@ -61,6 +66,18 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+READ_ONLY = "accord_read_only"  # execution option of the readers' connections
+
+
+class ReadOnlyError(RuntimeError):
+    """A change was flushed in a unit of work opened with ``Database.reader()``."""
+
+
+def _refuse_flush(session: Session, _flush: UOWTransaction, _instances: object) -> None:
+    if session.new or session.dirty or session.deleted:
+        raise ReadOnlyError("this unit of work is read-only (Database.reader)")
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
@@ -78,8 +95,10 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
-            # Writers queue up at BEGIN instead of failing on lock upgrade.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Writers queue up at BEGIN instead of failing on lock upgrade; readers
+            # (Database.reader) take a snapshot and no lock.
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY)
+                                 else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
@@ -92,6 +111,9 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        self.read_sessionmaker = sessionmaker(
+            self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
+        event.listen(self.read_sessionmaker, "before_flush", _refuse_flush)
 
     @property
     def is_postgres(self) -> bool:
@@ -99,7 +121,19 @@ class Database:
 
     @contextmanager
     def uow(self) -> Iterator[UnitOfWork]:
-        session = self.sessionmaker()
+        with self._open(self.sessionmaker) as uow:
+            yield uow
+
+    @contextmanager
+    def reader(self) -> Iterator[UnitOfWork]:
+        """A unit of work that only reads (see the module's docstring)."""
+        with self._open(self.read_sessionmaker) as uow:
+            yield uow
+
+    @staticmethod
+    @contextmanager
+    def _open(factory: sessionmaker[Session]) -> Iterator[UnitOfWork]:
+        session = factory()
         uow = UnitOfWork(session)
         try:
             yield uow
