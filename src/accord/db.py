@@ -3,10 +3,10 @@
 SQLite (WAL, synchronous=FULL) is the embedded default; PostgreSQL is used when
 ``ACCORD_DATABASE_URL`` names one.
 
-``Database.uow()`` is the unit of work of a use case that writes. ``Database.reader()`` is
-one that only reads: on SQLite it begins with a plain (deferred) ``BEGIN``, so a reader
-takes no write lock and never queues behind a writer (WAL gives it a snapshot); writing in
-it raises.
+``Database.uow()`` is the unit of work of a use case (an ORM session). ``Database.read()``
+is a lighter one for a read that needs no ORM objects: one connection in one transaction,
+for prebuilt Core statements. On SQLite it begins with a plain (deferred) ``BEGIN``, so a
+read takes no write lock and never queues behind a writer (WAL gives it a snapshot).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import DateTime, MetaData, create_engine, event
-from sqlalchemy.engine import Dialect, Engine
-from sqlalchemy.orm import DeclarativeBase, Session, UOWTransaction, sessionmaker
+from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
@@ -66,16 +66,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-READ_ONLY = "accord_read_only"  # execution option of the readers' connections
-
-
-class ReadOnlyError(RuntimeError):
-    """A change was flushed in a unit of work opened with ``Database.reader()``."""
-
-
-def _refuse_flush(session: Session, _flush: UOWTransaction, _instances: object) -> None:
-    if session.new or session.dirty or session.deleted:
-        raise ReadOnlyError("this unit of work is read-only (Database.reader)")
+READ_ONLY = "accord_read_only"  # execution option of Database.read()'s connections
 
 
 def make_engine(url: str) -> Engine:
@@ -95,8 +86,8 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
-            # Writers queue up at BEGIN instead of failing on lock upgrade; readers
-            # (Database.reader) take a snapshot and no lock.
+            # Writers queue up at BEGIN instead of failing on lock upgrade; reads
+            # (Database.read) take a snapshot and no lock.
             conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY)
                                  else "BEGIN IMMEDIATE")
 
@@ -111,9 +102,7 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
-        self.read_sessionmaker = sessionmaker(
-            self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
-        event.listen(self.read_sessionmaker, "before_flush", _refuse_flush)
+        self._read_engine = self.engine.execution_options(**{READ_ONLY: True})
 
     @property
     def is_postgres(self) -> bool:
@@ -121,19 +110,7 @@ class Database:
 
     @contextmanager
     def uow(self) -> Iterator[UnitOfWork]:
-        with self._open(self.sessionmaker) as uow:
-            yield uow
-
-    @contextmanager
-    def reader(self) -> Iterator[UnitOfWork]:
-        """A unit of work that only reads (see the module's docstring)."""
-        with self._open(self.read_sessionmaker) as uow:
-            yield uow
-
-    @staticmethod
-    @contextmanager
-    def _open(factory: sessionmaker[Session]) -> Iterator[UnitOfWork]:
-        session = factory()
+        session = self.sessionmaker()
         uow = UnitOfWork(session)
         try:
             yield uow
@@ -141,6 +118,13 @@ class Database:
             if session.in_transaction():
                 session.rollback()
             session.close()
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection for reading only, in one transaction rolled back at the end (see
+        the module's docstring). Nothing is written through it."""
+        with self._read_engine.connect() as conn:
+            yield conn
 
     def dispose(self) -> None:
         self.engine.dispose()

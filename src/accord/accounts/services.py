@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from accord.accounts.domain import Permission, Role, allowed
@@ -137,9 +137,9 @@ _KEY_OWNER = (select(ApiKey.scopes, ApiKey.revoked_at, User.id, User.org_id, Use
               .where(ApiKey.key_hash == bindparam("key_hash")))
 
 
-def api_key_principal(session: Session, key: str) -> Principal:
+def api_key_principal(conn: Connection, key: str) -> Principal:
     """The principal of an API key, inside the caller's transaction (one query)."""
-    row = session.connection().execute(_KEY_OWNER, {"key_hash": token_hash(key)}).first()
+    row = conn.execute(_KEY_OWNER, {"key_hash": token_hash(key)}).first()
     if row is None or row.revoked_at is not None or not row.active:
         raise Unauthorized("invalid API key", code="invalid_api_key")
     return Principal(org_id=row.org_id, user_id=row.id, role=row.role, email=row.email,
@@ -147,15 +147,16 @@ def api_key_principal(session: Session, key: str) -> Principal:
 
 
 def authenticate_api_key(rt: Runtime, key: str) -> Principal:
-    with rt.db.reader() as uow:
-        return api_key_principal(uow.session, key)
+    with rt.db.read() as conn:
+        return api_key_principal(conn, key)
 
 
 class Credential(Protocol):
     """Credentials not checked yet: a read that takes them checks them in its own
-    transaction, so that authenticating costs no transaction of its own."""
+    transaction (``Database.read``), so that authenticating costs no transaction of its
+    own."""
 
-    def principal(self, session: Session) -> Principal: ...
+    def principal(self, conn: Connection) -> Principal: ...
 
 
 @dataclass(frozen=True)
@@ -164,13 +165,13 @@ class ApiKeyCredential:
 
     key: str = field(repr=False)
 
-    def principal(self, session: Session) -> Principal:
-        return api_key_principal(session, self.key)
+    def principal(self, conn: Connection) -> Principal:
+        return api_key_principal(conn, self.key)
 
 
-def principal_in(session: Session, who: Principal | Credential) -> Principal:
-    """``who`` itself, or the principal its credentials name (checked in ``session``)."""
-    return who if isinstance(who, Principal) else who.principal(session)
+def principal_in(conn: Connection, who: Principal | Credential) -> Principal:
+    """``who`` itself, or the principal its credentials name (checked on ``conn``)."""
+    return who if isinstance(who, Principal) else who.principal(conn)
 
 
 def session_principal(rt: Runtime, token: str) -> tuple[Principal, str]:

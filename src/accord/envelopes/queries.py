@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Row, bindparam, func, or_, select
+from sqlalchemy import ColumnElement, Connection, Row, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from accord.accounts.domain import Access, Permission, Role, envelope_access
@@ -159,8 +159,8 @@ def fields_of(session: Session, envelope_id: str) -> list[Field]:
 
 
 # The read path's statements, built once: each request only binds its values (building
-# and keying a statement costs more than running it on SQLite), and they run on the
-# session's connection, without the ORM's per-statement machinery. Rows carry the ORM
+# and keying a statement costs more than running it on SQLite), and they run on a
+# connection, without the ORM's per-statement machinery. Rows carry the ORM
 # attributes' names, so the views below read rows and loaded objects alike.
 _ENVELOPE_ROW = select(
     Envelope.id, Envelope.subject, Envelope.message, Envelope.status, Envelope.created_at,
@@ -202,11 +202,13 @@ def recipient_view(r: Recipient | Row[Any]) -> RecipientView:
         delivery_failed_at=r.delivery_failed_at if failed else None)
 
 
-def view_of(session: Session, env: Envelope | Row[Any]) -> EnvelopeView:
-    """The envelope's view; its recipients, documents and fields are read as rows on the
-    session's connection (after its pending changes are flushed), not loaded as objects."""
+def view_of(session: Session, env: Envelope) -> EnvelopeView:
+    """The envelope's view, in the session's transaction (its pending changes flushed)."""
     session.flush()
-    conn = session.connection()
+    return _view(session.connection(), env)
+
+
+def _view(conn: Connection, env: Envelope | Row[Any]) -> EnvelopeView:
     key = {"envelope_id": env.id}
     return EnvelopeView(
         id=env.id, subject=env.subject, message=env.message, status=env.status,
@@ -225,12 +227,12 @@ def view_of(session: Session, env: Envelope | Row[Any]) -> EnvelopeView:
 def get(rt: Runtime, who: Principal | Credential, envelope_id: str) -> EnvelopeView:
     """The envelope ``who`` may see in full. Credentials (an API key) are checked in the
     same read-only transaction as the read: one transaction for the whole request."""
-    with rt.db.reader() as uow:
-        principal = principal_in(uow.session, who)
+    with rt.db.read() as conn:
+        principal = principal_in(conn, who)
         principal.require(Permission.ENVELOPE_READ)
-        row = uow.session.connection().execute(
-            _ENVELOPE_ROW, {"envelope_id": envelope_id, "org_id": principal.org_id}).first()
-        return view_of(uow.session, _seen_in_full(principal, row))
+        row = conn.execute(_ENVELOPE_ROW, {"envelope_id": envelope_id,
+                                           "org_id": principal.org_id}).first()
+        return _view(conn, _seen_in_full(principal, row))
 
 
 def list_envelopes(rt: Runtime, principal: Principal, *, status: str | None = None,
