@@ -66,7 +66,15 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-READ_ONLY = "accord_read_only"  # execution option of Database.read()'s connections
+READ_ONLY = "accord_read_only"  # set in the pool's info of Database.read()'s connections
+
+
+def _sqlite_begin(dbapi_conn: Any) -> None:
+    """The SQLite dialect's BEGIN. Writers queue up at BEGIN IMMEDIATE instead of failing
+    on lock upgrade; reads (``Database.read``) take a snapshot and no lock. (In the
+    dialect, not an engine "begin" event: any engine event sends every statement of every
+    connection through event dispatch.)"""
+    dbapi_conn.execute("BEGIN" if dbapi_conn.info.get(READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 def make_engine(url: str) -> Engine:
@@ -84,13 +92,7 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
-        @event.listens_for(engine, "begin")
-        def _begin(conn: Any) -> None:
-            # Writers queue up at BEGIN instead of failing on lock upgrade; reads
-            # (Database.read) take a snapshot and no lock.
-            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY)
-                                 else "BEGIN IMMEDIATE")
-
+        engine.dialect.do_begin = _sqlite_begin  # type: ignore[method-assign]
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
@@ -102,7 +104,6 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
-        self._read_engine = self.engine.execution_options(**{READ_ONLY: True})
 
     @property
     def is_postgres(self) -> bool:
@@ -123,8 +124,13 @@ class Database:
     def read(self) -> Iterator[Connection]:
         """A connection for reading only, in one transaction rolled back at the end (see
         the module's docstring). Nothing is written through it."""
-        with self._read_engine.connect() as conn:
-            yield conn
+        with self.engine.connect() as conn:
+            info = conn.connection.info  # the pooled connection's: taken off before return
+            info[READ_ONLY] = True
+            try:
+                yield conn
+            finally:
+                info.pop(READ_ONLY, None)
 
     def dispose(self) -> None:
         self.engine.dispose()

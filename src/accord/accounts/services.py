@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import Connection, Row, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from accord.accounts.domain import Permission, Role, allowed
@@ -142,8 +142,13 @@ def api_key_principal(conn: Connection, key: str) -> Principal:
     row = conn.execute(_KEY_OWNER, {"key_hash": token_hash(key)}).first()
     if row is None or row.revoked_at is not None or not row.active:
         raise Unauthorized("invalid API key", code="invalid_api_key")
+    return _owner(row, frozenset(row.scopes or ["*"]))
+
+
+def _owner(row: Row[Any], scopes: frozenset[str] | None = None) -> Principal:
+    """The principal of a row of the user's columns (``_KEY_OWNER``, ``_SESSION_OWNER``)."""
     return Principal(org_id=row.org_id, user_id=row.id, role=row.role, email=row.email,
-                     name=row.name, team=row.team, scopes=frozenset(row.scopes or ["*"]))
+                     name=row.name, team=row.team, scopes=scopes)
 
 
 def authenticate_api_key(rt: Runtime, key: str) -> Principal:
@@ -174,21 +179,27 @@ def principal_in(conn: Connection, who: Principal | Credential) -> Principal:
     return who if isinstance(who, Principal) else who.principal(conn)
 
 
+_SESSION_OWNER = (select(ConsoleSession.expires_at, ConsoleSession.stage,
+                         ConsoleSession.csrf_token, User.id, User.org_id, User.role,
+                         User.email, User.name, User.team, User.active)
+                  .join(User, User.id == ConsoleSession.user_id)
+                  .where(ConsoleSession.token_hash == bindparam("token_hash")))
+
+
 def session_principal(rt: Runtime, token: str) -> tuple[Principal, str]:
-    """The principal and CSRF token of a live console session."""
-    with rt.db.uow() as uow:
-        row = uow.session.get(ConsoleSession, token_hash(token))
-        if row is None or row.expires_at <= rt.now():
-            raise Unauthorized("please log in", code="not_logged_in")
-        if row.stage == "mfa":
-            raise Unauthorized("enter your authentication code", code="mfa_pending")
-        if row.stage == "enrol":
-            raise Unauthorized("set up two-factor authentication first",
-                               code="mfa_enrolment_required")
-        user = uow.session.get(User, row.user_id)
-        if user is None or not user.active:
-            raise Unauthorized("please log in", code="not_logged_in")
-        return _principal(user), row.csrf_token
+    """The principal and CSRF token of a live console session (one read, no lock)."""
+    with rt.db.read() as conn:
+        row = conn.execute(_SESSION_OWNER, {"token_hash": token_hash(token)}).first()
+    if row is None or row.expires_at <= rt.now():
+        raise Unauthorized("please log in", code="not_logged_in")
+    if row.stage == "mfa":
+        raise Unauthorized("enter your authentication code", code="mfa_pending")
+    if row.stage == "enrol":
+        raise Unauthorized("set up two-factor authentication first",
+                           code="mfa_enrolment_required")
+    if not row.active:
+        raise Unauthorized("please log in", code="not_logged_in")
+    return _owner(row), row.csrf_token
 
 
 def logout(rt: Runtime, token: str) -> None:
