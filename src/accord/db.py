@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from sqlalchemy.types import TypeDecorator
 
 NAMING = {
@@ -69,12 +69,14 @@ class UTCDateTime(TypeDecorator[datetime]):
 READ_ONLY = "accord_read_only"  # set in the pool's info of Database.read()'s connections
 
 
-def _sqlite_begin(dbapi_conn: Any) -> None:
+def _sqlite_begin(dbapi_conn: PoolProxiedConnection) -> None:
     """The SQLite dialect's BEGIN. Writers queue up at BEGIN IMMEDIATE instead of failing
     on lock upgrade; reads (``Database.read``) take a snapshot and no lock. (In the
     dialect, not an engine "begin" event: any engine event sends every statement of every
     connection through event dispatch.)"""
-    dbapi_conn.execute("BEGIN" if dbapi_conn.info.get(READ_ONLY) else "BEGIN IMMEDIATE")
+    cur = dbapi_conn.cursor()
+    cur.execute("BEGIN" if dbapi_conn.info.get(READ_ONLY) else "BEGIN IMMEDIATE")
+    cur.close()
 
 
 def make_engine(url: str) -> Engine:
@@ -92,7 +94,8 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
-        engine.dialect.do_begin = _sqlite_begin  # type: ignore[method-assign]
+        # this engine's own dialect instance: a plain function in place of the method
+        engine.dialect.do_begin = _sqlite_begin  # type: ignore[method-assign,assignment]
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 

@@ -145,7 +145,8 @@ def api_key_principal(conn: Connection, key: str) -> Principal:
     return _owner(row, frozenset(row.scopes or ["*"]))
 
 
-def _owner(row: Row[Any], scopes: frozenset[str] | None = None) -> Principal:
+def _owner(row: Row[*tuple[Any, ...]],
+           scopes: frozenset[str] | None = None) -> Principal:
     """The principal of a row of the user's columns (``_KEY_OWNER``, ``_SESSION_OWNER``)."""
     return Principal(org_id=row.org_id, user_id=row.id, role=row.role, email=row.email,
                      name=row.name, team=row.team, scopes=scopes)

@@ -115,7 +115,8 @@ def load(session: Session, principal: Principal, envelope_id: str, *,
     return _seen_in_full(principal, env)
 
 
-_E = TypeVar("_E", Envelope, Row[Any])
+_Row = Row[*tuple[Any, ...]]  # a row of any columns
+_E = TypeVar("_E", Envelope, _Row)
 
 
 def _seen_in_full(principal: Principal, env: _E | None) -> _E:
@@ -184,13 +185,13 @@ _FIELD_ROWS = select(
 ).where(Field.envelope_id == bindparam("envelope_id")).order_by(Field.page, Field.y, Field.x)
 
 
-def field_view(f: Field | Row[Any]) -> FieldView:
+def field_view(f: Field | _Row) -> FieldView:
     return FieldView(id=f.id, recipient_id=f.recipient_id, document_id=f.document_id,
                      kind=f.kind, label=f.label, required=f.required, page=f.page, x=f.x,
                      y=f.y, width=f.width, height=f.height, value=f.value)
 
 
-def recipient_view(r: Recipient | Row[Any]) -> RecipientView:
+def recipient_view(r: Recipient | _Row) -> RecipientView:
     # while delivery_failed: why the signing request did not arrive, and when
     failed = r.status == RecipientStatus.DELIVERY_FAILED.value
     return RecipientView(
@@ -208,7 +209,7 @@ def view_of(session: Session, env: Envelope) -> EnvelopeView:
     return _view(session.connection(), env)
 
 
-def _view(conn: Connection, env: Envelope | Row[Any]) -> EnvelopeView:
+def _view(conn: Connection, env: Envelope | _Row) -> EnvelopeView:
     key = {"envelope_id": env.id}
     return EnvelopeView(
         id=env.id, subject=env.subject, message=env.message, status=env.status,

@@ -6,8 +6,8 @@ database are plain functions."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -67,7 +67,7 @@ def console_principal(request: Request, rt: Runtime) -> tuple[Principal, str]:
     return session_principal(rt, token)
 
 
-def requires(permission: Permission) -> Callable[..., Principal]:
+def requires(permission: Permission) -> Callable[..., Coroutine[Any, Any, Principal]]:
     """A dependency: the API caller, checked for ``permission`` (role and key scopes)
     before the request body is looked at, so a caller who may not do something gets 403
     whatever they send. Services check again (defence in depth)."""
