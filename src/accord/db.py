@@ -2,6 +2,11 @@
 
 SQLite (WAL, synchronous=FULL) is the embedded default; PostgreSQL is used when
 ``ACCORD_DATABASE_URL`` names one.
+
+``Database.uow()`` is the unit of work of a use case (an ORM session). ``Database.read()``
+is a lighter one for a read that needs no ORM objects: one connection in one transaction,
+for prebuilt Core statements. On SQLite it begins with a plain (deferred) ``BEGIN``, so a
+read takes no write lock and never queues behind a writer (WAL gives it a snapshot).
 """
 
 from __future__ import annotations
@@ -13,9 +18,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import DateTime, MetaData, create_engine, event
-from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from sqlalchemy.types import TypeDecorator
 
 NAMING = {
@@ -61,6 +66,19 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+READ_ONLY = "accord_read_only"  # set in the pool's info of Database.read()'s connections
+
+
+def _sqlite_begin(dbapi_conn: PoolProxiedConnection) -> None:
+    """The SQLite dialect's BEGIN. Writers queue up at BEGIN IMMEDIATE instead of failing
+    on lock upgrade; reads (``Database.read``) take a snapshot and no lock. (In the
+    dialect, not an engine "begin" event: any engine event sends every statement of every
+    connection through event dispatch.)"""
+    cur = dbapi_conn.cursor()
+    cur.execute("BEGIN" if dbapi_conn.info.get(READ_ONLY) else "BEGIN IMMEDIATE")
+    cur.close()
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
@@ -76,11 +94,8 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
-        @event.listens_for(engine, "begin")
-        def _begin(conn: Any) -> None:
-            # Writers queue up at BEGIN instead of failing on lock upgrade.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-
+        # this engine's own dialect instance: a plain function in place of the method
+        engine.dialect.do_begin = _sqlite_begin  # type: ignore[method-assign,assignment]
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
@@ -110,6 +125,18 @@ class Database:
             if session.in_transaction():
                 session.rollback()
             session.close()
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection for reading only, in one transaction rolled back at the end (see
+        the module's docstring). Nothing is written through it."""
+        with self.engine.connect() as conn:
+            info = conn.connection.info  # the pooled connection's: taken off before return
+            info[READ_ONLY] = True
+            try:
+                yield conn
+            finally:
+                info.pop(READ_ONLY, None)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -275,3 +275,52 @@ def test_the_readme_shows_the_table() -> None:
 
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     assert limits.markdown_table(Settings()) in readme.split("\n## Limits\n", 1)[1]
+
+
+def _through_body_limit(scope: Scope, chunks: list[bytes]) -> tuple[int, bool]:
+    """Run ``BodyLimit`` (default limit 1 MiB) over an app that reads the whole body and
+    answers 200: the status answered, and whether the app got the server's own
+    ``receive`` (nothing counted)."""
+    import asyncio
+
+    from accord.web.limits import BodyLimit
+
+    messages = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
+                for i, c in enumerate(chunks)]
+    statuses: list[int] = []
+    untouched: list[bool] = []
+
+    async def receive() -> Message:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    async def app(scope: Scope, got: Receive, send: Send) -> None:
+        untouched.append(got is receive)
+        while (await got())["type"] == "http.request" and messages:
+            pass
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    asyncio.run(BodyLimit(app, settings=Settings)(scope, receive, send))
+    return statuses[0], untouched[0]
+
+
+def test_only_bodies_the_headers_do_not_settle_are_counted() -> None:
+    """A request whose size the HTTP/1.x headers settle goes straight to the app; a
+    chunked body, or one under another HTTP version (no framing to rely on), is counted
+    and refused past the limit."""
+    big = [b"0" * (MB // 2)] * 3  # 1.5 MiB, past the 1 MiB default
+    base = {"type": "http", "method": "POST", "path": "/api/v1/users"}
+    no_body = {**base, "method": "GET", "http_version": "1.1", "headers": []}
+    assert _through_body_limit(no_body, [b""]) == (200, True)
+    declared = {**base, "http_version": "1.1", "headers": [(b"content-length", b"100")]}
+    assert _through_body_limit(declared, [b"0" * 100]) == (200, True)
+    chunked = {**base, "http_version": "1.1",
+               "headers": [(b"transfer-encoding", b"chunked")]}
+    assert _through_body_limit(chunked, [b"0" * 100]) == (200, False)
+    assert _through_body_limit(chunked, big)[0] == 413
+    http2 = {**base, "http_version": "2", "headers": []}
+    assert _through_body_limit(http2, big)[0] == 413

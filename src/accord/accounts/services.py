@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import Connection, Row, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from accord.accounts.domain import Permission, Role, allowed
@@ -128,32 +128,79 @@ def create_api_key(rt: Runtime, user_id: str, name: str,
         return row.id, key
 
 
+# Built once: the key's row and its owner in one indexed look-up (key_hash is unique). An
+# API key is 256 random bits, so a plain SHA-256 of it is the right hash (a slow password
+# hash buys nothing against guessing 2^256 keys) and costs microseconds per request.
+_KEY_OWNER = (select(ApiKey.scopes, ApiKey.revoked_at, User.id, User.org_id, User.role,
+                     User.email, User.name, User.team, User.active)
+              .join(User, User.id == ApiKey.user_id)
+              .where(ApiKey.key_hash == bindparam("key_hash")))
+
+
+def api_key_principal(conn: Connection, key: str) -> Principal:
+    """The principal of an API key, inside the caller's transaction (one query)."""
+    row = conn.execute(_KEY_OWNER, {"key_hash": token_hash(key)}).first()
+    if row is None or row.revoked_at is not None or not row.active:
+        raise Unauthorized("invalid API key", code="invalid_api_key")
+    return _owner(row, frozenset(row.scopes or ["*"]))
+
+
+def _owner(row: Row[*tuple[Any, ...]],
+           scopes: frozenset[str] | None = None) -> Principal:
+    """The principal of a row of the user's columns (``_KEY_OWNER``, ``_SESSION_OWNER``)."""
+    return Principal(org_id=row.org_id, user_id=row.id, role=row.role, email=row.email,
+                     name=row.name, team=row.team, scopes=scopes)
+
+
 def authenticate_api_key(rt: Runtime, key: str) -> Principal:
-    with rt.db.uow() as uow:
-        row = uow.session.scalar(select(ApiKey).where(ApiKey.key_hash == token_hash(key)))
-        if row is None or row.revoked_at is not None:
-            raise Unauthorized("invalid API key", code="invalid_api_key")
-        user = uow.session.get(User, row.user_id)
-        if user is None or not user.active:
-            raise Unauthorized("invalid API key", code="invalid_api_key")
-        return _principal(user, frozenset(row.scopes or ["*"]))
+    with rt.db.read() as conn:
+        return api_key_principal(conn, key)
+
+
+class Credential(Protocol):
+    """Credentials not checked yet: a read that takes them checks them in its own
+    transaction (``Database.read``), so that authenticating costs no transaction of its
+    own."""
+
+    def principal(self, conn: Connection) -> Principal: ...
+
+
+@dataclass(frozen=True)
+class ApiKeyCredential:
+    """An API key as sent (``Authorization: Bearer ...``), not checked yet."""
+
+    key: str = field(repr=False)
+
+    def principal(self, conn: Connection) -> Principal:
+        return api_key_principal(conn, self.key)
+
+
+def principal_in(conn: Connection, who: Principal | Credential) -> Principal:
+    """``who`` itself, or the principal its credentials name (checked on ``conn``)."""
+    return who if isinstance(who, Principal) else who.principal(conn)
+
+
+_SESSION_OWNER = (select(ConsoleSession.expires_at, ConsoleSession.stage,
+                         ConsoleSession.csrf_token, User.id, User.org_id, User.role,
+                         User.email, User.name, User.team, User.active)
+                  .join(User, User.id == ConsoleSession.user_id)
+                  .where(ConsoleSession.token_hash == bindparam("token_hash")))
 
 
 def session_principal(rt: Runtime, token: str) -> tuple[Principal, str]:
-    """The principal and CSRF token of a live console session."""
-    with rt.db.uow() as uow:
-        row = uow.session.get(ConsoleSession, token_hash(token))
-        if row is None or row.expires_at <= rt.now():
-            raise Unauthorized("please log in", code="not_logged_in")
-        if row.stage == "mfa":
-            raise Unauthorized("enter your authentication code", code="mfa_pending")
-        if row.stage == "enrol":
-            raise Unauthorized("set up two-factor authentication first",
-                               code="mfa_enrolment_required")
-        user = uow.session.get(User, row.user_id)
-        if user is None or not user.active:
-            raise Unauthorized("please log in", code="not_logged_in")
-        return _principal(user), row.csrf_token
+    """The principal and CSRF token of a live console session (one read, no lock)."""
+    with rt.db.read() as conn:
+        row = conn.execute(_SESSION_OWNER, {"token_hash": token_hash(token)}).first()
+    if row is None or row.expires_at <= rt.now():
+        raise Unauthorized("please log in", code="not_logged_in")
+    if row.stage == "mfa":
+        raise Unauthorized("enter your authentication code", code="mfa_pending")
+    if row.stage == "enrol":
+        raise Unauthorized("set up two-factor authentication first",
+                           code="mfa_enrolment_required")
+    if not row.active:
+        raise Unauthorized("please log in", code="not_logged_in")
+    return _owner(row), row.csrf_token
 
 
 def logout(rt: Runtime, token: str) -> None:
@@ -258,4 +305,4 @@ def require(principal: Principal, permission: Permission) -> None:
     principal.require(permission)
 
 
-__all__ = ["Principal", "Role", "require"]
+__all__ = ["ApiKeyCredential", "Credential", "Principal", "Role", "principal_in", "require"]

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import Field as Describe
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, Connection, Row, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from accord.accounts.domain import Access, Permission, Role, envelope_access
-from accord.accounts.services import Principal
+from accord.accounts.services import Credential, Principal, principal_in
 from accord.envelopes.domain import EnvelopeStatus, RecipientStatus
 from accord.envelopes.models import Document, Envelope, Field, Recipient
 from accord.errors import InvalidInput, NotFound
@@ -121,6 +121,14 @@ def load(session: Session, principal: Principal, envelope_id: str, *,
     query = select(Envelope).where(Envelope.id == envelope_id,
                                    Envelope.org_id == principal.org_id)
     env = session.scalar(query.with_for_update() if for_update else query)
+    return _seen_in_full(principal, env)
+
+
+_Row = Row[*tuple[Any, ...]]  # a row of any columns
+_E = TypeVar("_E", Envelope, _Row)
+
+
+def _seen_in_full(principal: Principal, env: _E | None) -> _E:
     if env is None or envelope_access(
             role=principal.role, user_id=principal.user_id, team=principal.team,
             created_by=env.created_by, envelope_team=env.team) is not Access.FULL:
@@ -160,43 +168,81 @@ def fields_of(session: Session, envelope_id: str) -> list[Field]:
                                 .order_by(Field.page, Field.y, Field.x)))
 
 
-def field_view(f: Field) -> FieldView:
+# The read path's statements, built once: each request only binds its values (building
+# and keying a statement costs more than running it on SQLite), and they run on a
+# connection, without the ORM's per-statement machinery. Rows carry the ORM
+# attributes' names, so the views below read rows and loaded objects alike.
+_ENVELOPE_ROW = select(
+    Envelope.id, Envelope.subject, Envelope.message, Envelope.status, Envelope.created_at,
+    Envelope.sent_at, Envelope.completed_at, Envelope.voided_at, Envelope.void_reason,
+    Envelope.expires_at, Envelope.sealed_sha256, Envelope.template_label,
+    Envelope.template_sha256, Envelope.created_by, Envelope.team,
+).where(Envelope.id == bindparam("envelope_id"), Envelope.org_id == bindparam("org_id"))
+_RECIPIENT_ROWS = select(
+    Recipient.id, Recipient.name, Recipient.email, Recipient.role, Recipient.routing_order,
+    Recipient.status, Recipient.auth_method, Recipient.viewed_at, Recipient.consented_at,
+    Recipient.completed_at, Recipient.declined_at, Recipient.decline_reason,
+    Recipient.role_key, Recipient.delivery_error, Recipient.delivery_failed_at,
+).where(Recipient.envelope_id == bindparam("envelope_id")).order_by(
+    Recipient.routing_order, Recipient.id)
+_DOCUMENT_ROWS = select(
+    Document.id, Document.name, Document.sha256, Document.size, Document.page_count,
+).where(Document.envelope_id == bindparam("envelope_id")).order_by(Document.position)
+_FIELD_ROWS = select(
+    Field.id, Field.recipient_id, Field.document_id, Field.kind, Field.label,
+    Field.required, Field.page, Field.x, Field.y, Field.width, Field.height, Field.value,
+).where(Field.envelope_id == bindparam("envelope_id")).order_by(Field.page, Field.y, Field.x)
+
+
+def field_view(f: Field | _Row) -> FieldView:
     return FieldView(id=f.id, recipient_id=f.recipient_id, document_id=f.document_id,
                      kind=f.kind, label=f.label, required=f.required, page=f.page, x=f.x,
                      y=f.y, width=f.width, height=f.height, value=f.value)
 
 
-def _delivery_failure(r: Recipient) -> dict[str, Any]:
-    """Why the signing request did not arrive, while the recipient is delivery_failed."""
+def recipient_view(r: Recipient | _Row) -> RecipientView:
+    # while delivery_failed: why the signing request did not arrive, and when
     failed = r.status == RecipientStatus.DELIVERY_FAILED.value
-    return {"delivery_error": r.delivery_error if failed else None,
-            "delivery_failed_at": r.delivery_failed_at if failed else None}
+    return RecipientView(
+        id=r.id, name=r.name, email=r.email, role=r.role, routing_order=r.routing_order,
+        status=r.status, auth_method=r.auth_method, viewed_at=r.viewed_at,
+        consented_at=r.consented_at, completed_at=r.completed_at, declined_at=r.declined_at,
+        decline_reason=r.decline_reason, key=r.role_key,
+        delivery_error=r.delivery_error if failed else None,
+        delivery_failed_at=r.delivery_failed_at if failed else None)
 
 
 def view_of(session: Session, env: Envelope) -> EnvelopeView:
+    """The envelope's view, in the session's transaction (its pending changes flushed)."""
+    session.flush()
+    return _view(session.connection(), env)
+
+
+def _view(conn: Connection, env: Envelope | _Row) -> EnvelopeView:
+    key = {"envelope_id": env.id}
     return EnvelopeView(
         id=env.id, subject=env.subject, message=env.message, status=EnvelopeStatus(env.status),
         created_at=env.created_at, sent_at=env.sent_at, completed_at=env.completed_at,
         voided_at=env.voided_at, void_reason=env.void_reason, expires_at=env.expires_at,
         sealed_sha256=env.sealed_sha256, template_label=env.template_label,
         template_sha256=env.template_sha256,
-        recipients=[RecipientView(
-            id=r.id, name=r.name, email=r.email, role=r.role, routing_order=r.routing_order,
-            status=r.status, auth_method=r.auth_method, viewed_at=r.viewed_at,
-            consented_at=r.consented_at, completed_at=r.completed_at,
-            declined_at=r.declined_at, decline_reason=r.decline_reason, key=r.role_key,
-            **_delivery_failure(r))
-            for r in recipients_of(session, env.id)],
+        recipients=[recipient_view(r) for r in conn.execute(_RECIPIENT_ROWS, key)],
         documents=[DocumentView(id=d.id, name=d.name, sha256=d.sha256, size=d.size,
-                                page_count=d.page_count) for d in documents_of(session, env.id)],
-        fields=[field_view(f) for f in fields_of(session, env.id)],
+                                page_count=d.page_count)
+                   for d in conn.execute(_DOCUMENT_ROWS, key)],
+        fields=[field_view(f) for f in conn.execute(_FIELD_ROWS, key)],
     )
 
 
-def get(rt: Runtime, principal: Principal, envelope_id: str) -> EnvelopeView:
-    principal.require(Permission.ENVELOPE_READ)
-    with rt.db.uow() as uow:
-        return view_of(uow.session, load(uow.session, principal, envelope_id))
+def get(rt: Runtime, who: Principal | Credential, envelope_id: str) -> EnvelopeView:
+    """The envelope ``who`` may see in full. Credentials (an API key) are checked in the
+    same read-only transaction as the read: one transaction for the whole request."""
+    with rt.db.read() as conn:
+        principal = principal_in(conn, who)
+        principal.require(Permission.ENVELOPE_READ)
+        row = conn.execute(_ENVELOPE_ROW, {"envelope_id": envelope_id,
+                                           "org_id": principal.org_id}).first()
+        return _view(conn, _seen_in_full(principal, row))
 
 
 def list_envelopes(rt: Runtime, principal: Principal, *, status: str | None = None,

@@ -168,10 +168,13 @@ class Idempotency:
         self.runtime = runtime
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        raw_key = _header(scope, HEADER) if scope["type"] == "http" else None
-        auth = _header(scope, b"authorization")
-        if (raw_key is None or auth is None or scope["method"] != "POST"
+        if (scope["type"] != "http" or scope["method"] != "POST"
                 or not scope["path"].startswith("/api/")):
+            await self.app(scope, receive, send)  # not a request this concerns
+            return
+        raw_key = _header(scope, HEADER)
+        auth = _header(scope, b"authorization")
+        if raw_key is None or auth is None:
             await self.app(scope, receive, send)  # no key, or the route answers 401
             return
         key = raw_key.decode("latin-1")

@@ -2,10 +2,12 @@
 
 ``BodyLimit`` is the outermost middleware: it runs before authentication, idempotency and
 body parsing. A declared ``Content-Length`` over the route's limit is answered 413 at once,
-without reading the body; otherwise the bytes of ``http.request`` messages are counted as
-they stream in, and the 413 goes out as soon as the count passes the limit (the rest is
-never read; the app under it sees the client go away). The answer carries
-``Connection: close``, so the server drops the connection instead of reading on.
+without reading the body. Under HTTP/1.x the server delivers no more than the declared
+length, so a request with a declared length under the limit, or with no body at all, goes
+straight to the app. Any other body (chunked, or under another HTTP version) has its
+bytes counted as they stream in, and the 413 goes out as soon as the count passes the
+limit (the rest is never read; the app under it sees the client go away). The answer
+carries ``Connection: close``, so the server drops the connection instead of reading on.
 
 Each limit leaves room for base64 (4/3) and the rest of the JSON body where a route
 carries a file: the limits of the files themselves (``ACCORD_MAX_DOCUMENT_BYTES``,
@@ -114,14 +116,19 @@ def markdown_table(settings: Settings) -> str:
     return "\n".join(lines)
 
 
-def _content_length(scope: Scope) -> int | None:
+def _framing(scope: Scope) -> tuple[int | None, bool]:
+    """The declared Content-Length (None without one, or unreadable) and whether the
+    request has a Transfer-Encoding."""
+    declared, encoded = None, False
     for k, v in scope.get("headers", ()):
         if k == b"content-length":
             try:
-                return int(v)
+                declared = int(v)
             except ValueError:
-                return None
-    return None
+                declared = None
+        elif k == b"transfer-encoding":
+            encoded = True
+    return declared, encoded
 
 
 def _wants_html(scope: Scope) -> bool:
@@ -149,8 +156,13 @@ async def _refuse(scope: Scope, send: Send, family: Family, limit: int) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+_FRAMED = frozenset({"1.0", "1.1"})
+
+
 class BodyLimit:
-    """Pure-ASGI middleware: 413 past the route family's limit, before anything else."""
+    """Pure-ASGI middleware: 413 past the route family's limit, before anything else.
+    A request whose size its headers already settle (a GET without a body, a declared
+    length under the limit) goes straight to the app; only chunked bodies are counted."""
 
     def __init__(self, app: ASGIApp, settings: Callable[[], Settings]) -> None:
         self.app = app
@@ -162,9 +174,14 @@ class BodyLimit:
             return
         family = family_for(scope.get("path", ""))
         limit = family.max_bytes(self.settings())
-        declared = _content_length(scope)
+        declared, encoded = _framing(scope)
         if declared is not None and declared > limit:
             await _refuse(scope, send, family, limit)
+            return
+        if not encoded and scope.get("http_version") in _FRAMED:
+            # HTTP/1.x without Transfer-Encoding: no body at all, or exactly the declared
+            # length, within the limit (the server frames it): nothing to count
+            await self.app(scope, receive, send)
             return
         received = 0
         started = refused = False

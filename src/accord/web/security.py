@@ -22,6 +22,13 @@ CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; "
        "form-action 'self'; frame-ancestors 'none'")
 
 
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
+_NO_FRAMES = (b"x-frame-options", b"DENY")
+_NO_REFERRER = (b"referrer-policy", b"no-referrer")
+_SAME_ORIGIN = (b"referrer-policy", b"same-origin")
+_NO_STORE = (b"cache-control", b"no-store")
+
+
 class SecurityHeaders:
     """Pure-ASGI middleware (no body buffering) adding CSP and friends."""
 
@@ -36,24 +43,18 @@ class SecurityHeaders:
         # a fresh nonce per response; pages put it on their <script> tags
         nonce = secrets.token_urlsafe(16)
         scope.setdefault("state", {})["csp_nonce"] = nonce
+        extra = [_NOSNIFF, _NO_FRAMES, _NO_REFERRER if path.startswith(NO_REFERRER_PATHS)
+                 else _SAME_ORIGIN]
+        if not path.startswith("/docs"):
+            extra.append((b"content-security-policy", CSP.format(nonce=nonce).encode()))
+        if not path.startswith("/static"):
+            extra.append(_NO_STORE)
 
         async def wrapped(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 names = {k.lower() for k, _ in headers}
-                extra = {
-                    b"x-content-type-options": b"nosniff",
-                    b"x-frame-options": b"DENY",
-                    b"referrer-policy": b"no-referrer" if path.startswith(NO_REFERRER_PATHS)
-                    else b"same-origin",
-                }
-                if not path.startswith("/docs"):
-                    extra[b"content-security-policy"] = CSP.format(nonce=nonce).encode()
-                if not path.startswith("/static"):
-                    extra.setdefault(b"cache-control", b"no-store")
-                for k, v in extra.items():
-                    if k not in names:
-                        headers.append((k, v))
+                headers.extend(h for h in extra if h[0] not in names)
                 message["headers"] = headers
             await send(message)
 
