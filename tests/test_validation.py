@@ -67,7 +67,12 @@ def test_a_nul_never_reaches_the_database(rt: Runtime) -> None:
             uow.session.flush()
         assert exc.value.code == "invalid_text"
         assert exc.value.details[0]["field"] == "organisations.name"
-    with rt.db.uow() as uow, pytest.raises(InvalidInput):
-        uow.session.scalars(select(Organisation).where(Organisation.slug == "a\x00"))
+    query = select(Organisation).where(Organisation.slug == "a\x00")
+    if rt.db.is_postgres:  # it cannot take a NUL: refused before it is sent
+        with rt.db.uow() as uow, pytest.raises(InvalidInput):
+            uow.session.scalars(query)
+    else:  # SQLite compares it like any other character
+        with rt.db.uow() as uow:
+            assert list(uow.session.scalars(query)) == []
     with rt.db.uow() as uow:
         assert list(uow.session.scalars(select(Organisation))) == []

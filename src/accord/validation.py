@@ -223,9 +223,13 @@ def _refuse_nul_in_statement(_conn: Any, _cursor: Any, _statement: str, paramete
 
 
 def install_nul_guard(engine: Engine) -> None:
-    """Refuse (422 ``invalid_text``) any row or statement parameter holding a NUL, on
-    every backend alike: PostgreSQL cannot store one in text and would answer a bare
-    error. Request models refuse these first, naming the field; this catches the rest."""
+    """Refuse (422 ``invalid_text``) any ORM row holding a NUL, on every backend alike,
+    and on PostgreSQL any statement parameter too: PostgreSQL cannot take one in text and
+    would answer a bare error, where SQLite stores or compares it like any character.
+    Request models refuse these first, naming the field; this catches the rest. (No
+    statement hook on SQLite: any engine event sends every statement through event
+    dispatch, which the embedded read path is measured without.)"""
     if not event.contains(Session, "before_flush", _refuse_nul_on_flush):
         event.listen(Session, "before_flush", _refuse_nul_on_flush)
-    event.listen(engine, "before_cursor_execute", _refuse_nul_in_statement)
+    if engine.dialect.name == "postgresql":
+        event.listen(engine, "before_cursor_execute", _refuse_nul_in_statement)
