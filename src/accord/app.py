@@ -78,15 +78,16 @@ def create_app(rt: Runtime) -> FastAPI:  # noqa: PLR0915 - one import + mount pe
     from accord.accounts.pages_admin import router as admin_pages
     from accord.bulk.api import router as bulk_api
     from accord.bulk.pages import router as bulk_pages
-    from accord.delivery.api import router as webhooks_api
+    from accord.delivery.api import router as outbox_api
     from accord.delivery.pages import router as delivery_pages
-    from accord.delivery.pages_webhooks import router as webhooks_pages
     from accord.drafting.api import router as drafting_api
     from accord.drafting.pages import router as drafting_pages
     from accord.envelopes.api import router as envelopes_api
     from accord.envelopes.pages import router as envelopes_pages
     from accord.envelopes.pages_lifecycle import router as lifecycle_pages
     from accord.signing.pages import router as signing_pages
+    from accord.webhooks.api import router as webhooks_api
+    from accord.webhooks.pages import router as webhooks_pages
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -153,6 +154,7 @@ def create_app(rt: Runtime) -> FastAPI:  # noqa: PLR0915 - one import + mount pe
     app.include_router(drafting_pages)
     app.include_router(admin_pages)
     app.include_router(delivery_pages)
+    app.include_router(outbox_api)
     app.include_router(webhooks_api)
     app.include_router(webhooks_pages)
     app.include_router(signing_pages)

@@ -4,12 +4,12 @@ from accord.accounts import models as accounts_models
 from accord.audit import models as audit_models
 from accord.bulk import models as bulk_models
 from accord.delivery import models as delivery_models
-from accord.delivery import webhooks_models
 from accord.documents import models as documents_models
 from accord.drafting import models as drafting_models
 from accord.envelopes import models as envelopes_models
 from accord.signing import models as signing_models
 from accord.web import models as web_models
+from accord.webhooks import models as webhooks_models
 
 __all__ = [
     "accounts_models",

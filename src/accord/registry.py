@@ -21,11 +21,12 @@ from accord.delivery.wiring import WIRING as DELIVERY
 from accord.envelopes.wiring import WIRING as ENVELOPES
 from accord.runtime import Runtime
 from accord.signing.wiring import WIRING as SIGNING
+from accord.webhooks.wiring import WIRING as WEBHOOKS
 from accord.wiring import Sweep, Wiring
 
 log = logging.getLogger("accord.registry")
 
-FEATURES: tuple[Wiring, ...] = (DELIVERY, ACCOUNTS, ENVELOPES, SIGNING, BULK)
+FEATURES: tuple[Wiring, ...] = (DELIVERY, ACCOUNTS, ENVELOPES, SIGNING, BULK, WEBHOOKS)
 
 _lock = threading.Lock()
 

@@ -162,8 +162,8 @@ def test_batches_are_the_senders_and_the_organisations(rt: Runtime) -> None:
 
 def test_finishing_emits_one_webhook_event(rt: Runtime) -> None:
     from accord.bulk.tasks import process_rows
-    from accord.delivery import webhooks
-    from accord.delivery.webhooks_models import WebhookMessage
+    from accord.webhooks import services as webhooks
+    from accord.webhooks.models import WebhookMessage
 
     admin = member(rt, role="admin")
     publish_notice(rt, admin.principal)

@@ -31,9 +31,9 @@ from accord.delivery.worker import Worker, drain
 from accord.runtime import Runtime
 from tests.conftest import Clock
 from tests.delivery.conftest import CollectingHandler, EphemeralController
-from tests.delivery.webhook_receiver import Receiver, add_endpoint, hook_rt, receiver
 from tests.factories import Member, envelope_body, member
 from tests.web.conftest import HTML, login
+from tests.webhooks.webhook_receiver import Receiver, add_endpoint, hook_rt, receiver
 
 __all__ = ["hook_rt", "receiver"]  # fixtures used here
 

@@ -115,9 +115,9 @@ def _one(rt: Runtime, b: _Batch, p: services_bulk.Prepared, shape: domain.Shape,
 
 
 def _emit(s: Session, b: BulkBatch, data: dict[str, Any], now: datetime) -> None:
-    """``delivery.webhooks.emit`` when the webhooks feature is installed."""
+    """``webhooks.services.emit`` when the webhooks feature is installed."""
     try:
-        webhooks = importlib.import_module("accord.delivery.webhooks")
+        webhooks = importlib.import_module("accord.webhooks.services")
     except ImportError:
         return
     emit = getattr(webhooks, "emit", None)

@@ -77,7 +77,6 @@ class Worker:
             raise ValueError("batch must be at least 1")
         if lease_s <= 0:
             raise ValueError("lease_s must be positive")
-        from accord.delivery import webhooks  # noqa: F401 - registers the "webhook" kind
 
         self.rt = rt
         self.mailer: Mailer = mailer if mailer is not None else mailer_for(rt)

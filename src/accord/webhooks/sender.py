@@ -4,7 +4,7 @@ One POST, done like this:
 
 1. the URL is checked again (scheme, no credentials, no ambiguous IP forms);
 2. the host is resolved once (``getaddrinfo``) and the request is refused unless EVERY
-   resolved address is public (``webhooks_domain.is_public``) - a name that also resolves
+   resolved address is public (``webhooks.domain.is_public``) - a name that also resolves
    to 10.0.0.1 is refused even if another of its addresses is public;
 3. httpx connects to the first resolved address itself (the URL's host is replaced by the
    IP), so a second, different DNS answer cannot redirect the connection ("DNS
@@ -27,7 +27,7 @@ from functools import lru_cache
 import httpx
 
 from accord import __version__
-from accord.delivery.webhooks_domain import (
+from accord.webhooks.domain import (
     IPAddress,
     Target,
     WebhookRuleError,

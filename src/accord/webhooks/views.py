@@ -9,7 +9,7 @@ from typing import Any
 
 from accord.delivery.domain import DELIVERED, PENDING
 from accord.delivery.models import OutboxMessage
-from accord.delivery.webhooks_models import WebhookAttempt, WebhookEndpoint, WebhookMessage
+from accord.webhooks.models import WebhookAttempt, WebhookEndpoint, WebhookMessage
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 from fastapi.testclient import TestClient
 
 from accord.delivery.services import list_mailbox
-from accord.delivery.webhooks_domain import RETRY_SCHEDULE_S
 from accord.delivery.worker import drain
 from accord.runtime import Runtime
+from accord.webhooks.domain import RETRY_SCHEDULE_S
 from tests.conftest import Clock
-from tests.delivery.webhook_receiver import Receiver, add_endpoint, client, hook_rt, receiver
 from tests.factories import member
+from tests.webhooks.webhook_receiver import Receiver, add_endpoint, client, hook_rt, receiver
 
 __all__ = ["client", "hook_rt", "receiver"]  # fixtures used here
 

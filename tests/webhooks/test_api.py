@@ -15,9 +15,9 @@ from standardwebhooks import Webhook
 from accord.app import create_app
 from accord.delivery.worker import drain
 from accord.runtime import Runtime
-from tests.delivery.webhook_receiver import Receiver, add_endpoint, client, hook_rt, receiver
 from tests.factories import member
 from tests.web.conftest import HTML, csrf_of, login
+from tests.webhooks.webhook_receiver import Receiver, add_endpoint, client, hook_rt, receiver
 
 __all__ = ["client", "hook_rt", "receiver"]  # fixtures used here
 

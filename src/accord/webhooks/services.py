@@ -35,7 +35,10 @@ from accord.delivery.domain import DEAD, PENDING
 from accord.delivery.errors import DeliveryError, InvalidState, NotFound
 from accord.delivery.models import OutboxMessage
 from accord.delivery.services import enqueue
-from accord.delivery.webhooks_domain import (
+from accord.envelopes.models import Envelope
+from accord.errors import InvalidInput
+from accord.runtime import Runtime, derive_key
+from accord.webhooks.domain import (
     EVENTS,
     ROTATION_OVERLAP,
     SECRET_BYTES,
@@ -49,9 +52,9 @@ from accord.delivery.webhooks_domain import (
     payload,
     wants,
 )
-from accord.delivery.webhooks_http import Policy
-from accord.delivery.webhooks_models import WebhookAttempt, WebhookEndpoint, WebhookMessage
-from accord.delivery.webhooks_views import (
+from accord.webhooks.models import WebhookAttempt, WebhookEndpoint, WebhookMessage
+from accord.webhooks.sender import Policy
+from accord.webhooks.views import (
     AttemptView,
     EndpointView,
     EndpointWithSecret,
@@ -62,9 +65,6 @@ from accord.delivery.webhooks_views import (
     endpoint_view,
     message_view,
 )
-from accord.envelopes.models import Envelope
-from accord.errors import InvalidInput
-from accord.runtime import Runtime, derive_key
 
 KIND = "webhook"
 MAX_ENDPOINTS = 20

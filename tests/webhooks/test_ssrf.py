@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from accord.delivery import webhooks_http
-from accord.delivery.webhooks_http import Policy, post
-from tests.delivery.webhook_receiver import Receiver, receiver, start_receiver
+from accord.webhooks import sender as webhooks_http
+from accord.webhooks.sender import Policy, post
+from tests.webhooks.webhook_receiver import Receiver, receiver, start_receiver
 
 __all__ = ["receiver"]  # the fixture, imported for this module
 

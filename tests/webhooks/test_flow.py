@@ -9,13 +9,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from standardwebhooks import Webhook
 
-from accord.delivery import webhooks
 from accord.delivery.models import OutboxMessage
-from accord.delivery.webhooks_models import WebhookMessage
 from accord.delivery.worker import drain
 from accord.runtime import Runtime
-from tests.delivery.webhook_receiver import Receiver, add_endpoint, client, hook_rt, receiver
+from accord.webhooks import services as webhooks
+from accord.webhooks.models import WebhookMessage
 from tests.factories import envelope_body, member, sign, signing_link
+from tests.webhooks.webhook_receiver import Receiver, add_endpoint, client, hook_rt, receiver
 
 __all__ = ["client", "hook_rt", "receiver"]  # fixtures used here
 

@@ -21,13 +21,13 @@ from accord.accounts.services import user_email
 from accord.delivery.errors import DeliveryError, PermanentFailure
 from accord.delivery.mail import Email
 from accord.delivery.services import send_email
-from accord.delivery.webhooks import open_secret, policy
-from accord.delivery.webhooks_domain import DISABLE_AFTER, should_disable, signed_headers
-from accord.delivery.webhooks_http import Outcome, post
-from accord.delivery.webhooks_models import WebhookAttempt, WebhookEndpoint, WebhookMessage
 from accord.runtime import Runtime
+from accord.webhooks.domain import DISABLE_AFTER, should_disable, signed_headers
+from accord.webhooks.models import WebhookAttempt, WebhookEndpoint, WebhookMessage
+from accord.webhooks.sender import Outcome, post
+from accord.webhooks.services import open_secret, policy
 
-log = logging.getLogger("accord.delivery.webhooks")
+log = logging.getLogger("accord.webhooks.services")
 
 
 class EndpointDisabled(PermanentFailure):

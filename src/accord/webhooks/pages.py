@@ -2,7 +2,7 @@
 send a test, delete), recent deliveries with their status and attempts, replay.
 
 Thin like every pages module: check the session (and the CSRF token on POST), parse the
-form, call one service of ``accord.delivery.webhooks``, render or redirect. Input errors
+form, call one service of ``accord.webhooks.services``, render or redirect. Input errors
 re-render the form with the message (422)."""
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from accord.accounts.domain import Permission
 from accord.accounts.pages import ConsoleUser
-from accord.delivery import webhooks
-from accord.delivery.webhooks_domain import EVENTS, RETRY_SCHEDULE_S, TEST_EVENT
 from accord.errors import AccordError, InvalidInput
 from accord.web.deps import Rt
 from accord.web.templating import render
+from accord.webhooks import services as webhooks
+from accord.webhooks.domain import EVENTS, RETRY_SCHEDULE_S, TEST_EVENT
 
 router = APIRouter(prefix="/console/admin/webhooks", include_in_schema=False)
 

@@ -14,7 +14,7 @@ import pytest
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from accord.delivery.webhooks_domain import (
+from accord.webhooks.domain import (
     EVENT_TYPES,
     RETRY_SCHEDULE_S,
     TAG_EVENTS,

@@ -21,7 +21,7 @@ def _time(value: object) -> str:
 @app.command("list")
 def list_cmd(as_user: AsUser) -> None:
     """List the organisation's webhook endpoints."""
-    from accord.delivery import webhooks
+    from accord.webhooks import services as webhooks
 
     rt, p = _context(as_user)
     rows = _guard(lambda: webhooks.list_endpoints(rt, p))
@@ -41,7 +41,7 @@ def add(url: str, as_user: AsUser,
             help="An event type to receive (repeat it); default: every event.")] = None,
         description: Annotated[str, typer.Option(help="A note for people.")] = "") -> None:
     """Register an endpoint and print its signing secret (shown this once)."""
-    from accord.delivery import webhooks
+    from accord.webhooks import services as webhooks
 
     rt, p = _context(as_user)
     created = _guard(lambda: webhooks.create_endpoint(rt, p, url=url, description=description,
@@ -54,7 +54,7 @@ def add(url: str, as_user: AsUser,
 @app.command("test")
 def test_cmd(endpoint_id: str, as_user: AsUser) -> None:
     """Queue a webhook.test event for one endpoint."""
-    from accord.delivery import webhooks
+    from accord.webhooks import services as webhooks
 
     rt, p = _context(as_user)
     msg = _guard(lambda: webhooks.send_test(rt, p, endpoint_id))
@@ -64,7 +64,7 @@ def test_cmd(endpoint_id: str, as_user: AsUser) -> None:
 @app.command("delete")
 def delete(endpoint_id: str, as_user: AsUser) -> None:
     """Delete an endpoint with its messages."""
-    from accord.delivery import webhooks
+    from accord.webhooks import services as webhooks
 
     rt, p = _context(as_user)
     _guard(lambda: webhooks.delete_endpoint(rt, p, endpoint_id))
@@ -78,7 +78,7 @@ def messages(as_user: AsUser,
                  help="pending, delivered, dead or failed.")] = None,
              limit: Annotated[int, typer.Option(min=1, max=200)] = 50) -> None:
     """List messages, newest first."""
-    from accord.delivery import webhooks
+    from accord.webhooks import services as webhooks
 
     rt, p = _context(as_user)
     rows = _guard(lambda: webhooks.list_messages(rt, p, endpoint_id=endpoint, status=status,
@@ -98,7 +98,7 @@ def replay(as_user: AsUser,
            endpoint: Annotated[str | None, typer.Option(
                help="Replay every dead message of this endpoint instead.")] = None) -> None:
     """Send a dead (or delivered) message again, or every dead message of an endpoint."""
-    from accord.delivery import webhooks
+    from accord.webhooks import services as webhooks
 
     if (message_id is None) == (endpoint is None):
         err.print("give a MESSAGE_ID or --endpoint ID (not both)")
