@@ -6,13 +6,13 @@ NUL in it. JSON bodies are checked field by field by the request models
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from accord.validation import text_problem
+from accord.web.answers import refuse
 
 
 def _problem(scope: Scope) -> dict[str, Any] | None:
@@ -39,9 +39,5 @@ class RefuseControlCharacters:
         if problem is None:
             await self.app(scope, receive, send)
             return
-        body = json.dumps({"error": {"code": "invalid_text", "message": problem["msg"],
-                                     "details": [problem]}}).encode()
-        await send({"type": "http.response.start", "status": 422, "headers": [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+        await refuse(send, 422, code="invalid_text", message=problem["msg"],
+                     details=[problem])

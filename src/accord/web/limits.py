@@ -17,16 +17,15 @@ carries a file: the limits of the files themselves (``ACCORD_MAX_DOCUMENT_BYTES`
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from html import escape
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from accord.config import Settings
+from accord.web.answers import refuse, wants_html
 
 log = logging.getLogger("accord.limits")
 
@@ -131,29 +130,15 @@ def _framing(scope: Scope) -> tuple[int | None, bool]:
     return declared, encoded
 
 
-def _wants_html(scope: Scope) -> bool:
-    if scope.get("path", "").startswith("/api/"):
-        return False
-    return any(k == b"accept" and b"text/html" in v for k, v in scope.get("headers", ()))
-
-
 async def _refuse(scope: Scope, send: Send, family: Family, limit: int) -> None:
     message = (f"the request body is larger than {human(limit)}, the limit of this route; "
                "nothing was read past it")
-    if _wants_html(scope):
-        body = (f"<!doctype html><title>Too large</title><h1>Too large</h1>"
-                f"<p>{escape(message)}.</p>").encode()
-        kind = b"text/html; charset=utf-8"
-    else:
-        body = json.dumps({"error": {"code": family.code, "message": message,
-                                     "details": {"limit_bytes": limit}}}).encode()
-        kind = b"application/json"
     log.warning("refused a request body over %d bytes (%s routes)", limit, family.name)
-    await send({"type": "http.response.start", "status": 413, "headers": [
-        (b"content-type", kind), (b"content-length", str(len(body)).encode()),
-        (b"connection", b"close"), (b"cache-control", b"no-store"),
-        (b"x-content-type-options", b"nosniff")]})
-    await send({"type": "http.response.body", "body": body})
+    await refuse(send, 413, code=family.code, message=message,
+                 details={"limit_bytes": limit},
+                 html_title="Too large" if wants_html(scope) else None,
+                 headers=[(b"connection", b"close"), (b"cache-control", b"no-store"),
+                          (b"x-content-type-options", b"nosniff")])
 
 
 _FRAMED = frozenset({"1.0", "1.1"})

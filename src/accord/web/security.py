@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Callable
 from urllib.parse import urlsplit
@@ -11,6 +10,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from accord.config import Settings
+from accord.web.answers import refuse
 
 # pages sent with Referrer-Policy: no-referrer (their form posts carry "Origin: null")
 NO_REFERRER_PATHS = ("/s/", "/sign")
@@ -108,7 +108,7 @@ class OriginCheck:
         if origin_of(claimed) in self._own(scope, headers):
             await self.app(scope, receive, send)
             return
-        await _refuse(scope, send, html="text/html" in headers.get("accept", ""))
+        await _refuse(send, html="text/html" in headers.get("accept", ""))
 
     def _own(self, scope: Scope, headers: Headers) -> set[str | None]:
         own = {origin_of(self.settings().base_url)}
@@ -119,19 +119,8 @@ class OriginCheck:
         return own
 
 
-async def _refuse(scope: Scope, send: Send, *, html: bool) -> None:
+async def _refuse(send: Send, *, html: bool) -> None:
     message = ("This request came from another site (its Origin is not this server's), "
                "so it was refused. Go back to the page on this server and try again.")
-    if html:
-        body = ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-                "<title>Request refused</title></head><body><h1>Request refused</h1>"
-                f"<p>{message}</p></body></html>").encode()
-        kind = b"text/html; charset=utf-8"
-    else:
-        body = json.dumps({"error": {"code": "origin_mismatch", "message": message,
-                                     "details": None}}).encode()
-        kind = b"application/json"
-    await send({"type": "http.response.start", "status": 403,
-                "headers": [(b"content-type", kind),
-                            (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})
+    await refuse(send, 403, code="origin_mismatch", message=message,
+                 html_title="Request refused" if html else None)
