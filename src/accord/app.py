@@ -75,7 +75,7 @@ def create_app(rt: Runtime) -> FastAPI:  # noqa: PLR0915 - one import + mount pe
     from accord import registry
     from accord.accounts.api import router as accounts_api
     from accord.accounts.pages import router as accounts_pages
-    from accord.accounts.pages_admin import router as admin_pages
+    from accord.accounts.pages.admin import router as admin_pages
     from accord.bulk.api import router as bulk_api
     from accord.bulk.pages import router as bulk_pages
     from accord.delivery.api import router as outbox_api
@@ -84,7 +84,7 @@ def create_app(rt: Runtime) -> FastAPI:  # noqa: PLR0915 - one import + mount pe
     from accord.drafting.pages import router as drafting_pages
     from accord.envelopes.api import router as envelopes_api
     from accord.envelopes.pages import router as envelopes_pages
-    from accord.envelopes.pages_lifecycle import router as lifecycle_pages
+    from accord.envelopes.pages.lifecycle import router as lifecycle_pages
     from accord.signing.pages import router as signing_pages
     from accord.webhooks.api import router as webhooks_api
     from accord.webhooks.pages import router as webhooks_pages

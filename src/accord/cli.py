@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from accord.bulk.cli import bulk_send  # typer and rich only, at import
-from accord.delivery.cli_outbox import app as outbox_app  # typer and rich only
+from accord.delivery.cli import app as outbox_app  # typer and rich only
 from accord.drafting.cli import app as templates_app  # typer and rich only, at import
 from accord.envelopes.cli import app as envelopes_app  # typer and rich only, at import
 from accord.webhooks.cli import app as webhooks_app  # typer and rich only

@@ -9,7 +9,7 @@ from pathlib import Path
 from accord.accounts.services import DEMO_EMAIL, seed_demo, user_id_by_email
 from accord.bulk import services
 from accord.drafting.services import seed_examples
-from accord.drafting.services_common import principal_for_email
+from accord.drafting.services.common import principal_for_email
 from accord.runtime import Runtime
 
 README = (Path(__file__).parents[2] / "README.md").read_text()

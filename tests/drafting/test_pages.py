@@ -20,7 +20,7 @@ from starlette.routing import NoMatchFound
 from accord.app import create_app
 from accord.drafting import services
 from accord.drafting.pages import router
-from accord.drafting.pages_templates import TemplateForm
+from accord.drafting.pages.templates import TemplateForm
 from accord.envelopes import services as envelopes
 from accord.runtime import Runtime
 from accord.web import templating

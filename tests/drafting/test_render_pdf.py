@@ -21,7 +21,7 @@ from accord.drafting.render import (
     fields_digest,
     render,
 )
-from accord.drafting.render_pdf import resources
+from accord.drafting.render.pdf import resources
 
 FILLER = "<p>" + "The Provider shall deliver the support services described here. " * 12 + "</p>"
 THREE_PAGES = f"""

@@ -18,7 +18,7 @@ from accord.drafting.render import (
     check_source,
     render_html,
 )
-from accord.drafting.render_sandbox import compile_source, environment, keep_line_breaks
+from accord.drafting.render.sandbox import compile_source, environment, keep_line_breaks
 from accord.drafting.tags import TagRef
 from accord.drafting.variables import Money
 

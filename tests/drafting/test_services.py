@@ -422,7 +422,8 @@ def test_a_change_while_publishing_wins(rt: Runtime,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """Publishing renders outside the transaction; the version's row_version (and the clause
     pins) are checked again before it commits."""
-    from accord.drafting import services_render, services_templates
+    from accord.drafting.services import render as services_render
+    from accord.drafting.services import templates as services_templates
 
     legal = member(rt, role="legal")
     p = legal.principal

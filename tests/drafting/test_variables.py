@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from accord.drafting.render_sandbox import environment
+from accord.drafting.render.sandbox import environment
 from accord.drafting.variables import (
     RESERVED_NAMES,
     Money,

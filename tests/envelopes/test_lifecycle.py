@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 
 from accord import registry
-from accord.accounts import services_admin as admin
+from accord.accounts.services import admin
 from accord.audit import services as audit
 from accord.delivery.services import list_mailbox
 from accord.delivery.worker import drain
-from accord.envelopes import lifecycle, lifecycle_rules, services
+from accord.envelopes import lifecycle, services
+from accord.envelopes.lifecycle import rules as lifecycle_rules
 from accord.errors import Conflict, InvalidInput
 from accord.runtime import Runtime
 from tests.conftest import Clock

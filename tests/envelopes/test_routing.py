@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from accord.envelopes import routing
 from accord.envelopes.routing import Slot, VarInfo, evaluate, holds, parse_rules
-from accord.envelopes.routing_parse import MAX_RULES
+from accord.envelopes.routing.parse import MAX_RULES
 
 ROLES = {"customer": "signer", "provider": "signer", "copy": "cc", "legal": "approver",
          "dpo": "approver"}

@@ -12,10 +12,10 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from accord.accounts import services_admin as admin
 from accord.accounts.domain import scopes_for
 from accord.accounts.models import Organisation
-from accord.accounts.pages_admin import router
+from accord.accounts.pages.admin import router
+from accord.accounts.services import admin
 from accord.app import create_app
 from accord.runtime import Runtime
 from tests.factories import Member, envelope_body, member

@@ -7,9 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
-from accord.accounts import services_admin as admin
 from accord.accounts.domain import Permission, Role, Scope
-from accord.accounts.services import Principal
+from accord.accounts.services import Principal, admin
 from accord.validation import EmailAddress, SingleLine
 from accord.web.deps import ApiPrincipal, CanManageSettings, CanManageUsers, Rt, requires
 

@@ -51,7 +51,7 @@ def _print_problems(problems: list[dict[str, Any]], limit: int = 50) -> None:
 class _Local:
     def __init__(self, email: str) -> None:
         from accord.cli import _runtime
-        from accord.drafting.services_common import principal_for_email
+        from accord.drafting.services.common import principal_for_email
         from accord.errors import AccordError
 
         self.rt = _runtime()

@@ -29,7 +29,7 @@ from accord.bulk.domain import CsvError, Problem, Shape
 from accord.bulk.models import BulkBatch, BulkRow
 from accord.db import new_id
 from accord.delivery.services import enqueue
-from accord.drafting.services_bulk import Prepared, check, published_version
+from accord.drafting.services.bulk import Prepared, check, published_version
 from accord.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from accord.runtime import Runtime
 

@@ -31,7 +31,7 @@ from accord.bulk.services import DONE, FAILED, FINISHED, PENDING, counts
 from accord.db import new_id
 from accord.delivery.errors import PermanentFailure
 from accord.delivery.mail import Email
-from accord.drafting import services_bulk
+from accord.drafting.services import bulk as services_bulk
 from accord.envelopes.services import Actor
 from accord.errors import AccordError
 from accord.runtime import Runtime

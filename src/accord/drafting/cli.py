@@ -48,7 +48,7 @@ def _guard(action: Callable[[], T]) -> T:
 
 def _context(email: str) -> tuple[Runtime, Principal]:
     from accord.cli import _runtime
-    from accord.drafting.services_common import principal_for_email
+    from accord.drafting.services.common import principal_for_email
 
     rt = _runtime()
     return rt, _guard(lambda: principal_for_email(rt, email))
@@ -228,7 +228,7 @@ def seed_examples(org: Annotated[str, typer.Option(help="Organisation slug.")],
     exist are left alone). The user must be legal or admin there."""
     from accord.drafting import services
     from accord.drafting.domain import Action, may
-    from accord.drafting.services_common import org_id_by_slug
+    from accord.drafting.services.common import org_id_by_slug
 
     rt, p = _context(as_user)
     org_id = _guard(lambda: org_id_by_slug(rt, org))

@@ -16,7 +16,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from accord.drafting.render_values import (
+from accord.drafting.render.values import (
     CURRENCY,
     Money,
     check_scalar,

@@ -19,7 +19,7 @@ from typing import Any
 
 from accord.envelopes.domain import FieldKind, RecipientRole
 from accord.envelopes.placement import FieldRequest
-from accord.envelopes.services_common import DocumentInput, RecipientInput
+from accord.envelopes.services.common import DocumentInput, RecipientInput
 from accord.errors import InvalidInput
 from accord.validation import TextError, email_address, text_problem
 

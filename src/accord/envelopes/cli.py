@@ -51,7 +51,7 @@ def _guard(action: Callable[[], T]) -> T:
 def _context(as_user: str | None, api_key: str | None) -> tuple[Runtime, Principal]:
     from accord.accounts.services import authenticate_api_key
     from accord.cli import _runtime
-    from accord.drafting.services_common import principal_for_email
+    from accord.drafting.services.common import principal_for_email
 
     if (as_user is None) == (api_key is None):
         err.print("say who acts: --as EMAIL or --api-key KEY (one of them)")

@@ -29,7 +29,7 @@ from accord.envelopes.domain import (
     TransitionError,
 )
 from accord.envelopes.models import Document, Envelope, Field, Recipient
-from accord.envelopes.services_routing import recheck as recheck_routing
+from accord.envelopes.services.routing import recheck as recheck_routing
 from accord.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from accord.runtime import Runtime
 from accord.signing import completion, disclosure, factors

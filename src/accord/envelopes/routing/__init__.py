@@ -41,7 +41,7 @@ from typing import Any
 
 from accord.dotted import MISSING
 from accord.dotted import lookup as dotted_lookup
-from accord.envelopes.routing_parse import (
+from accord.envelopes.routing.parse import (
     ACTIONS,
     FACTORS,
     OPS,

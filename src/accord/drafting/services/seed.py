@@ -10,9 +10,9 @@ from accord.drafting import variables
 from accord.drafting.domain import VersionStatus, sha256_text
 from accord.drafting.examples import load_examples
 from accord.drafting.models import Clause, ClauseVersion, Template, TemplateVersion
-from accord.drafting.services_checks import TemplateContent, check_clause_body, check_template
-from accord.drafting.services_common import invalid
-from accord.drafting.services_render import RenderPlan, latest_pins, run
+from accord.drafting.services.checks import TemplateContent, check_clause_body, check_template
+from accord.drafting.services.common import invalid
+from accord.drafting.services.render import RenderPlan, latest_pins, run
 from accord.errors import InvalidInput
 from accord.runtime import Runtime
 

@@ -20,8 +20,8 @@ from accord.accounts.domain import Permission
 from accord.accounts.pages import Console, ConsoleUser
 from accord.drafting import services, variables
 from accord.drafting.domain import parse_roles
-from accord.drafting.pages_common import collect, details_of, page_context, pdf_response
-from accord.drafting.pages_form import (
+from accord.drafting.pages.common import collect, details_of, page_context, pdf_response
+from accord.drafting.pages.form import (
     ROWS_DEFAULT,
     Posted,
     Table,

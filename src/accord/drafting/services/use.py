@@ -24,9 +24,9 @@ from accord.drafting.domain import (
 )
 from accord.drafting.models import Template, TemplateVersion
 from accord.drafting.prefill import merge_prefill
-from accord.drafting.render_values import to_json
-from accord.drafting.services_checks import pdf_field_request
-from accord.drafting.services_common import (
+from accord.drafting.render.values import to_json
+from accord.drafting.services.checks import pdf_field_request
+from accord.drafting.services.common import (
     latest_published,
     load_template,
     load_template_version_by_id,
@@ -35,7 +35,7 @@ from accord.drafting.services_common import (
     template_versions,
     visible,
 )
-from accord.drafting.services_render import RenderPlan, plan_for, run
+from accord.drafting.services.render import RenderPlan, plan_for, run
 from accord.envelopes import routing
 from accord.envelopes import services as envelopes
 from accord.envelopes.domain import FieldKind, RecipientRole

@@ -16,8 +16,8 @@ from weasyprint import CSS, HTML
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher
 
-from accord.drafting.render_css import PRINT_CSS
-from accord.drafting.render_errors import TemplateError
+from accord.drafting.render.css import PRINT_CSS
+from accord.drafting.render.errors import TemplateError
 from accord.drafting.tags import FIELD_ID_PREFIX, TagRef
 
 __all__ = ["PX_TO_PT", "DataOnlyFetcher", "FieldBox", "build", "layout", "resources", "warm"]

@@ -21,7 +21,6 @@ from accord.db import new_id
 from accord.documents.limits import PdfLimits
 from accord.documents.pdf import DocumentError, PdfInfo, inspect_pdf
 from accord.envelopes import checks
-from accord.envelopes import services_routing as routing_rules
 from accord.envelopes.domain import (
     EnvelopeStatus,
     FieldKind,
@@ -51,7 +50,8 @@ from accord.envelopes.queries import (  # re-exported: callers use envelopes.ser
     view_of,
     visible_to,
 )
-from accord.envelopes.services_common import (  # re-exported: callers use envelopes.services.*
+from accord.envelopes.services import routing as routing_rules
+from accord.envelopes.services.common import (  # re-exported: callers use envelopes.services.*
     SIGNING_REQUEST,
     Actor,
     DocumentInput,
@@ -152,7 +152,7 @@ def _validate(rt: Runtime, *, subject: str, message: str, documents: Sequence[Do
 
 def _check_reminders(hours: int | None) -> None:
     """An envelope's own reminder interval (None: the organisation's; 0: off)."""
-    from accord.envelopes.lifecycle_rules import RuleError, check_interval
+    from accord.envelopes.lifecycle.rules import RuleError, check_interval
 
     try:
         if hours is not None:

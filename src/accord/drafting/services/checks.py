@@ -24,7 +24,7 @@ from accord.drafting.domain import (
     parse_roles,
 )
 from accord.drafting.models import ClauseVersion
-from accord.drafting.services_common import clause_versions, clauses_by_key, invalid
+from accord.drafting.services.common import clause_versions, clauses_by_key, invalid
 from accord.envelopes import routing
 from accord.envelopes.domain import FieldKind
 from accord.envelopes.placement import Box, FieldRequest, place

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from accord.drafting.domain import RoleSpec, role_factors
-from accord.drafting.render_values import currency_places
+from accord.drafting.render.values import currency_places
 from accord.drafting.variables import VariableSpec, row_limits
 
 ROWS_DEFAULT = 5  # empty table rows the form offers

@@ -29,9 +29,9 @@ from markdown_it import MarkdownIt
 from accord.documents.errors import DocumentError
 from accord.documents.limits import PdfLimits, default_limits
 from accord.documents.render_guard import preload, run_guarded
-from accord.drafting.render_css import PRINT_CSS, document_html
-from accord.drafting.render_errors import TemplateError
-from accord.drafting.render_sandbox import (
+from accord.drafting.render.css import PRINT_CSS, document_html
+from accord.drafting.render.errors import TemplateError
+from accord.drafting.render.sandbox import (
     CACHE,
     CLAUSE_KEY,
     Compiled,
@@ -72,7 +72,7 @@ _MARKDOWN = MarkdownIt("commonmark", {"html": True}).enable("table")
 _CLAUSE_BLOCK = re.compile(f"<p>{CLAUSE_OPEN}(\\d+){CLAUSE_CLOSE}</p>")
 _CLAUSE_INLINE = re.compile(f"{CLAUSE_OPEN}(\\d+){CLAUSE_CLOSE}")
 preload("accord.drafting.render")  # loaded once by the render guard's helper, with
-preload("accord.drafting.render_pdf:warm")  # WeasyPrint and warm font caches
+preload("accord.drafting.render.pdf:warm")  # WeasyPrint and warm font caches
 
 
 @dataclass(frozen=True)
@@ -275,7 +275,7 @@ def render(source: str, kind: str, context: Mapping[str, Any],
         raise TemplateError(reason, code=code, line=line, clause=clause)
     pdf, boxes, page_count, refused = value
     if refused:  # the URLs the child's fetcher refused, for diagnostics (as in-process)
-        from accord.drafting.render_pdf import resources
+        from accord.drafting.render.pdf import resources
 
         resources().fetcher.refused.extend(refused)
     fields = tuple(
@@ -290,7 +290,7 @@ def _render_job(source: str, kind: str, context: dict[str, Any], clauses: dict[s
                 title: str, envelope_id: str | None, footer: str | None
                 ) -> tuple[str, Any]:
     """What :func:`render` runs in the guarded subprocess."""
-    from accord.drafting.render_pdf import build
+    from accord.drafting.render.pdf import build
 
     try:
         page = render_html(source, kind, context, clauses, title=title,

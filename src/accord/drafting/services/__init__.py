@@ -15,7 +15,7 @@ answer NotFound. The implementation is split by responsibility:
 
 from __future__ import annotations
 
-from accord.drafting.services_clauses import (
+from accord.drafting.services.clauses import (
     create_clause,
     diff_clause,
     edit_clause,
@@ -26,7 +26,7 @@ from accord.drafting.services_clauses import (
     retire_clause,
     submit_clause,
 )
-from accord.drafting.services_common import (
+from accord.drafting.services.common import (
     ClauseSummary,
     ClauseVersionView,
     ClauseView,
@@ -36,8 +36,8 @@ from accord.drafting.services_common import (
     TemplateVersionView,
     TemplateView,
 )
-from accord.drafting.services_seed import seed_examples
-from accord.drafting.services_templates import (
+from accord.drafting.services.seed import seed_examples
+from accord.drafting.services.templates import (
     DraftingSettings,
     create_template,
     diff_template,
@@ -52,7 +52,7 @@ from accord.drafting.services_templates import (
     set_settings,
     submit_template,
 )
-from accord.drafting.services_use import create_from_template, preview
+from accord.drafting.services.use import create_from_template, preview
 
 __all__ = [
     "ClauseSummary",

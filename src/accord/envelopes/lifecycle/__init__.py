@@ -34,9 +34,9 @@ from accord.accounts.services import Principal, org_settings
 from accord.audit import services as audit
 from accord.delivery.mail import Email
 from accord.delivery.services import enqueue, send_email
-from accord.envelopes import lifecycle_rules as rules
 from accord.envelopes.checks import person_problems, raise_problems
 from accord.envelopes.domain import EnvelopeStatus, RecipientRole, RecipientStatus
+from accord.envelopes.lifecycle import rules as rules
 from accord.envelopes.models import Envelope, Recipient
 from accord.envelopes.services import (
     ASKED,

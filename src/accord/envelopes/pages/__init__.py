@@ -368,7 +368,7 @@ NOTICES = {
 @router.get("/envelopes/{envelope_id}", response_class=HTMLResponse)
 def envelope_detail(request: Request, rt: Rt, console: ConsoleUser, envelope_id: str,
                     notice: Annotated[str, Query()] = "") -> HTMLResponse:
-    from accord.envelopes.pages_lifecycle import NOTICES as LIFECYCLE_NOTICES
+    from accord.envelopes.pages.lifecycle import NOTICES as LIFECYCLE_NOTICES
 
     return detail_page(request, rt, console, envelope_id,
                        notice=NOTICES.get(notice) or LIFECYCLE_NOTICES.get(notice))

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from accord.drafting import pages_clauses, pages_send, pages_templates
+from accord.drafting.pages import clauses as pages_clauses
+from accord.drafting.pages import send as pages_send
+from accord.drafting.pages import templates as pages_templates
 
 router = APIRouter(include_in_schema=False)
 router.include_router(pages_templates.router)

@@ -28,8 +28,8 @@ from accord.drafting.domain import (
     sha256_text,
 )
 from accord.drafting.models import Template, TemplateVersion
-from accord.drafting.services_checks import TemplateContent, check_template
-from accord.drafting.services_common import (
+from accord.drafting.services.checks import TemplateContent, check_template
+from accord.drafting.services.common import (
     Diff,
     TemplateSummary,
     TemplateVersionView,
@@ -47,7 +47,7 @@ from accord.drafting.services_common import (
     template_view,
     visible,
 )
-from accord.drafting.services_render import RenderPlan, latest_pins, run
+from accord.drafting.services.render import RenderPlan, latest_pins, run
 from accord.errors import Conflict, InvalidInput, NotFound
 from accord.runtime import Runtime
 
@@ -383,7 +383,7 @@ def get_settings(rt: Runtime, principal: Principal) -> DraftingSettings:
 def set_settings(rt: Runtime, principal: Principal, *,
                  template_approval_required: bool) -> DraftingSettings:
     """Admins only; the organisation's settings service does the writing."""
-    from accord.accounts import services_admin
+    from accord.accounts.services import admin as services_admin
 
     require(principal, Action.CONFIGURE)
     done = services_admin.update_settings(

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 from accord.drafting import render
 from accord.drafting.domain import Issue, RoleSpec, VersionStatus
 from accord.drafting.models import ClauseVersion, Template, TemplateVersion
-from accord.drafting.services_checks import clause_tag_issues, source_issue
-from accord.drafting.services_common import (
+from accord.drafting.services.checks import clause_tag_issues, source_issue
+from accord.drafting.services.common import (
     clause_versions,
     clauses_by_key,
     invalid,

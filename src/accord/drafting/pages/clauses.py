@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from accord.accounts.domain import Permission
 from accord.accounts.pages import Console, ConsoleUser
 from accord.drafting import services
-from accord.drafting.pages_common import (
+from accord.drafting.pages.common import (
     Errors,
     collect,
     details_of,

@@ -21,8 +21,8 @@ from accord.drafting.domain import (
     sha256_text,
 )
 from accord.drafting.models import Clause, ClauseVersion
-from accord.drafting.services_checks import check_clause_body
-from accord.drafting.services_common import (
+from accord.drafting.services.checks import check_clause_body
+from accord.drafting.services.common import (
     ClauseSummary,
     ClauseView,
     Diff,

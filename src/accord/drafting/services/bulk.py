@@ -24,16 +24,16 @@ from accord.accounts.domain import Permission
 from accord.accounts.services import Principal
 from accord.drafting import variables
 from accord.drafting.domain import Action, RoleSpec, VersionStatus, label, parse_roles
-from accord.drafting.render_values import to_json
-from accord.drafting.services_common import (
+from accord.drafting.render.values import to_json
+from accord.drafting.services.common import (
     latest_published,
     load_template,
     load_template_version_by_id,
     require,
     template_versions,
 )
-from accord.drafting.services_render import RenderPlan, plan_for, run
-from accord.drafting.services_use import _fields, _given, _Ready, _recipient
+from accord.drafting.services.render import RenderPlan, plan_for, run
+from accord.drafting.services.use import _fields, _given, _Ready, _recipient
 from accord.envelopes import routing
 from accord.envelopes import services as envelopes
 from accord.envelopes.services import TemplateRef

@@ -15,7 +15,7 @@ from sqlalchemy import delete, select
 from accord.accounts.domain import Permission, Role, key_within, scopes_for
 from accord.accounts.models import ApiKey, ConsoleSession, Organisation, User
 from accord.accounts.services import Principal, create_api_key, create_user
-from accord.envelopes import lifecycle_rules
+from accord.envelopes.lifecycle import rules as lifecycle_rules
 from accord.errors import Forbidden, InvalidInput, NotFound
 from accord.runtime import Runtime
 from accord.validation import check_fields, require_email

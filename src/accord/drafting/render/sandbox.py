@@ -30,8 +30,8 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
 from jinja2.utils import pass_context
 from markupsafe import Markup
 
-from accord.drafting.render_errors import TemplateError
-from accord.drafting.render_values import DATE_FORMATS, format_date, format_money, format_number
+from accord.drafting.render.errors import TemplateError
+from accord.drafting.render.values import DATE_FORMATS, format_date, format_money, format_number
 from accord.drafting.tags import SENTINELS, TagRef, encode_tags, find_tags
 
 __all__ = [
