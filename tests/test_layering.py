@@ -28,7 +28,7 @@ LAYERS: tuple[str, ...] = (
     "__version__", "errors", "validation", "dotted", "config", "logs", "db", "wiring",
     "storage", "runtime", "web", "delivery",
     "accounts", "audit", "documents", "trust", "envelopes", "signing", "drafting", "bulk",
-    "webhooks",
+    "webhooks", "contracts",
     "models", "migrations", "migrate", "registry", "app", "demo", "cli",
 )
 # Units that may import every feature's models (they know every feature by design).
