@@ -51,9 +51,10 @@ from accord.documents.certificate import (
 )
 from accord.documents.models import SigningIdentity
 from accord.documents.stamp import Stamp, stamp_pdf
+from accord.envelopes import ceremony
 from accord.envelopes import services as envelopes
-from accord.envelopes.domain import EnvelopeStatus, FieldKind, TransitionError
-from accord.envelopes.models import Envelope
+from accord.envelopes.ceremony import Envelope
+from accord.envelopes.domain import EnvelopeStatus, FieldKind
 from accord.errors import Conflict
 from accord.runtime import Runtime
 from accord.signing.factors import certificate_line
@@ -255,15 +256,7 @@ def _record(rt: Runtime, plan: _Plan, result: _Sealed) -> None:
             return  # done already (a concurrent or earlier run), or no longer completing
         if env.audit_count != plan.audit_count or (env.audit_head or GENESIS) != plan.audit_head:
             raise _HeadMoved
-        recs = envelopes.recipients_of(s, env.id)
-        state = envelopes.state_of(env, recs)
-        try:
-            state.sealed()
-        except TransitionError as exc:
-            raise envelopes.domain_error(exc) from exc
-        envelopes.apply_state(env, recs, state)
-        env.completed_at = plan.now
-        env.sealed_blob = env.sealed_sha256 = result.sealed_blob
+        ceremony.sealed(s, env, plan.now, result.sealed_blob)
         event = audit.record(s, env, COMPLETED_TAG, actor=SYSTEM, now=plan.now,
                              data=result.completed_data)
         if event.hash != result.completed_hash:  # cannot happen unless record() changed
