@@ -21,7 +21,8 @@ when sealing fails. The signature stays committed and the envelope ``completing`
 
 It lives in ``signing`` because that is the lowest feature that knows everything
 completion reads (envelopes' rows, signers' factors and adopted signatures) and the
-documents pipeline it drives; nothing here imports upwards.
+documents pipeline it drives; nothing here imports upwards. The envelope's rows are read
+through envelopes' services, and marked completed by ``envelopes.ceremony.sealed``.
 """
 
 from __future__ import annotations
