@@ -1,5 +1,5 @@
 """What a feature declares to the running instance: its background-task handlers, its
-audit listeners and its periodic sweeps.
+audit listeners, its periodic sweeps and its handlers of lower features' hooks.
 
 Each feature that has any keeps them in its own ``wiring.py`` as one ``Wiring`` value;
 ``accord.registry`` collects every feature's explicitly and installs them, the same way for
@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, ParamSpec, TypeVar
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -38,9 +41,50 @@ class Sweep:
     every_s: float = 30.0
 
 
+class HookNotInstalled(RuntimeError):
+    """A hook was called in a process where ``registry.install()`` did not run."""
+
+
+class Hook(Generic[P, R]):
+    """A point where a lower feature needs a higher one to act (envelopes ending the
+    signer sessions of a recipient it corrects, say) without importing it. The lower
+    feature defines the hook and calls it; the higher one handles it through a ``Plug``
+    in its ``wiring.py``, which ``registry.install()`` installs. Calling a hook that no
+    one installed raises ``HookNotInstalled``: never a silently skipped step."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._handler: Callable[P, R] | None = None
+
+    @property
+    def installed(self) -> bool:
+        return self._handler is not None
+
+    def install(self, handler: Callable[P, R]) -> None:
+        self._handler = handler
+
+    def uninstall(self) -> None:
+        self._handler = None
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        if self._handler is None:
+            raise HookNotInstalled(f"no handler installed for the hook {self.name!r}: "
+                                   f"this process did not call accord.registry.install()")
+        return self._handler(*args, **kwargs)
+
+
+@dataclass(frozen=True)
+class Plug(Generic[P, R]):
+    """A feature's handler of a lower feature's hook."""
+
+    hook: Hook[P, R]
+    handler: Callable[P, R]
+
+
 @dataclass(frozen=True)
 class Wiring:
     feature: str
     tasks: tuple[Task, ...] = ()
     audit_listeners: tuple[Callable[..., Any], ...] = ()
     sweeps: tuple[Sweep, ...] = field(default=())
+    plugs: tuple[Plug[..., Any], ...] = ()

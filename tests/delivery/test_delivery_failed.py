@@ -19,8 +19,8 @@ from accord.envelopes.domain import (
     RecipientState,
     RecipientStatus,
 )
+from accord.envelopes.tasks import signing_request_failed
 from accord.runtime import Runtime
-from accord.signing.tasks import signing_request_failed
 from tests.conftest import Clock
 from tests.factories import Member, envelope_body, member
 

@@ -83,8 +83,8 @@ def test_two_signers_in_order_and_a_cc_complete_and_seal(rt: Runtime,
 
 
 def test_not_your_turn_page(rt: Runtime, client: TestClient) -> None:
+    from accord.envelopes.links import issue_link
     from accord.envelopes.models import Recipient
-    from accord.signing.links import issue_link
 
     m = member(rt)
     env = _create(client, m)

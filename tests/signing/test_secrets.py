@@ -9,9 +9,9 @@ from sqlalchemy import select
 
 from accord.delivery.services import list_mailbox
 from accord.delivery.worker import drain
+from accord.envelopes.links import issue_link
 from accord.envelopes.models import Recipient
 from accord.runtime import Runtime
-from accord.signing.links import issue_link
 from tests.factories import Member
 from tests.signing.conftest import create, error_of, events, is_consent, open_link, post, recipient
 

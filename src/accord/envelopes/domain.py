@@ -16,9 +16,17 @@ step starts when the whole current step has finished.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+
+
+def is_e164(phone: str) -> bool:
+    """A recipient's phone (for SMS codes) in E.164 form: + then 7-15 digits, no 0 first."""
+    return bool(_E164.match(phone))
 
 
 class EnvelopeStatus(StrEnum):

@@ -18,8 +18,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from accord.audit import services as audit
+from accord.envelopes import ceremony
 from accord.envelopes import services as envelopes
-from accord.envelopes.models import Envelope, Recipient
+from accord.envelopes.ceremony import Envelope, Recipient
 from accord.errors import AccordError, Conflict, Forbidden, InvalidInput
 from accord.runtime import Runtime
 from accord.signing import domain, factors
@@ -72,8 +73,9 @@ def _wrong_secret(s: Session, rec: Recipient, env: Envelope, factor: Factor, now
                   client: Client) -> AccordError:
     """Count a wrong access code or KBA form; lock the recipient at the limit. Returns the
     error to raise once the transaction is committed."""
-    rec.auth_config = domain.with_failure(rec.auth_config or {}, rec.link_nonce, factor)
-    count = domain.failures(rec.auth_config, rec.link_nonce, factor)
+    config = domain.with_failure(rec.auth_config or {}, rec.link_nonce, factor)
+    ceremony.record_auth_state(rec, config)
+    count = domain.failures(config, rec.link_nonce, factor)
     failed(s, rec, env, factor, "wrong_answer", now, client, attempt=count)
     left = domain.MAX_SECRET_FAILURES - count
     if left > 0:
@@ -113,8 +115,8 @@ def verify_access_code(rt: Runtime, session_token: str | None, csrf: str | None,
         sess, rec, env, factor = begin(s, session_token, csrf, now, Factor.ACCESS_CODE)
         stored = (rec.auth_config or {}).get("access_code")
         if secret_matches(stored if isinstance(stored, str) else None, code.strip()[:200]):
-            rec.auth_config = domain.with_success(rec.auth_config or {}, rec.link_nonce,
-                                                  factor)
+            ceremony.record_auth_state(rec, domain.with_success(rec.auth_config or {},
+                                                                rec.link_nonce, factor))
             passed(s, sess, rec, env, factor, now, client)
             envelopes.commit_or_conflict(s)
             return
@@ -138,8 +140,8 @@ def verify_kba(rt: Runtime, session_token: str | None, csrf: str | None,
                                   domain.normalise_answer(a[:domain.KBA_ANSWER_MAX]))
                    for q, a in zip(stored, given, strict=False)]
         if stored and all(results):
-            rec.auth_config = domain.with_success(rec.auth_config or {}, rec.link_nonce,
-                                                  factor)
+            ceremony.record_auth_state(rec, domain.with_success(rec.auth_config or {},
+                                                                rec.link_nonce, factor))
             passed(s, sess, rec, env, factor, now, client, questions=len(stored))
             envelopes.commit_or_conflict(s)
             return

@@ -21,7 +21,8 @@ when sealing fails. The signature stays committed and the envelope ``completing`
 
 It lives in ``signing`` because that is the lowest feature that knows everything
 completion reads (envelopes' rows, signers' factors and adopted signatures) and the
-documents pipeline it drives; nothing here imports upwards.
+documents pipeline it drives; nothing here imports upwards. The envelope's rows are read
+through envelopes' services, and marked completed by ``envelopes.ceremony.sealed``.
 """
 
 from __future__ import annotations
@@ -51,9 +52,10 @@ from accord.documents.certificate import (
 )
 from accord.documents.models import SigningIdentity
 from accord.documents.stamp import Stamp, stamp_pdf
+from accord.envelopes import ceremony
 from accord.envelopes import services as envelopes
-from accord.envelopes.domain import EnvelopeStatus, FieldKind, TransitionError
-from accord.envelopes.models import Envelope
+from accord.envelopes.ceremony import Envelope
+from accord.envelopes.domain import EnvelopeStatus, FieldKind
 from accord.errors import Conflict
 from accord.runtime import Runtime
 from accord.signing.factors import certificate_line
@@ -255,15 +257,7 @@ def _record(rt: Runtime, plan: _Plan, result: _Sealed) -> None:
             return  # done already (a concurrent or earlier run), or no longer completing
         if env.audit_count != plan.audit_count or (env.audit_head or GENESIS) != plan.audit_head:
             raise _HeadMoved
-        recs = envelopes.recipients_of(s, env.id)
-        state = envelopes.state_of(env, recs)
-        try:
-            state.sealed()
-        except TransitionError as exc:
-            raise envelopes.domain_error(exc) from exc
-        envelopes.apply_state(env, recs, state)
-        env.completed_at = plan.now
-        env.sealed_blob = env.sealed_sha256 = result.sealed_blob
+        ceremony.sealed(s, env, plan.now, result.sealed_blob)
         event = audit.record(s, env, COMPLETED_TAG, actor=SYSTEM, now=plan.now,
                              data=result.completed_data)
         if event.hash != result.completed_hash:  # cannot happen unless record() changed

@@ -19,11 +19,12 @@ from accord.audit import services as audit
 from accord.delivery.mail import Email
 from accord.delivery.services import send_email
 from accord.envelopes import services as envelopes
+from accord.envelopes.hooks import AuthRequest
 from accord.envelopes.lifecycle import Person, check_person, hand_over
 from accord.errors import Conflict, Forbidden, InvalidInput
 from accord.runtime import Runtime
 from accord.signing.domain import Factor
-from accord.signing.factors import AuthRequest, configure, required
+from accord.signing.factors import configure, required
 from accord.signing.services import Client, check_csrf, load_signer
 
 SENDER_SECRETS = frozenset({Factor.ACCESS_CODE, Factor.KBA})

@@ -6,13 +6,14 @@ No database, no web framework, no clock (times are passed in), no randomness.
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
+
+from accord.envelopes.domain import is_e164
 
 EMAIL_LINK = "email_link"
 
@@ -48,7 +49,6 @@ KBA_MAX_QUESTIONS = 5
 KBA_QUESTION_MAX = 300
 KBA_ANSWER_MAX = 200
 
-_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 # ITU-T E.164 country codes of two digits; "1" and "7" are the one-digit ones; all others
 # have three. The codes are prefix-free, so this is enough to split off the country code.
 _CC2 = frozenset({
@@ -91,10 +91,6 @@ def parse_method(method: str | None) -> tuple[Factor, ...]:
     """The factors of a stored ``auth_method``, in ceremony order (unknown parts ignored)."""
     parts = set((method or EMAIL_LINK).split("+"))
     return tuple(f for f in ORDER if f.value in parts)
-
-
-def is_e164(phone: str) -> bool:
-    return bool(_E164.match(phone))
 
 
 def country_code(phone: str) -> str:

@@ -1,8 +1,9 @@
 """A recipient's authentication factors: set up when the envelope is created, passed per
 signer session, and described on the certificate of completion.
 
-``configure`` runs inside ``envelopes.services.create`` (before its transaction: Argon2 is
-slow); the other helpers read in the caller's session and own no transaction.
+``configure`` runs for ``envelopes.services.create`` through the ``CONFIGURE_AUTH`` hook
+(before its transaction: Argon2 is slow); the other helpers read in the caller's session
+and own no transaction.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from accord.envelopes.models import Recipient
+from accord.envelopes.ceremony import Recipient
+from accord.envelopes.hooks import AuthRequest, RecipientAuth
 from accord.errors import InvalidInput
 from accord.signing import domain
 from accord.signing.crypto import hash_secret
@@ -23,29 +25,11 @@ from accord.signing.domain import CHANNEL, AuthRuleError, Factor
 from accord.signing.models import SignerChallenge, SignerFactor, SignerSession
 
 
-@dataclass(frozen=True)
-class AuthRequest:
-    """What a sender asked for one recipient (secrets in clear, checked by ``configure``)."""
-
-    role: str
-    factors: Sequence[str] = ()
-    phone: str | None = None
-    access_code: str | None = None
-    kba: Sequence[tuple[str, str]] = ()  # (question, answer)
-
-
-@dataclass(frozen=True)
-class RecipientAuth:
-    """The columns to store on the recipient: nothing in it is a secret in clear."""
-
-    method: str
-    config: dict[str, Any]
-    phone: str | None
-
-
 def configure(requests: Sequence[AuthRequest]) -> list[RecipientAuth]:
     """Check every recipient's request (InvalidInput naming ``recipients[i]``), then hash
-    the secrets. Nothing is hashed unless every request is valid."""
+    the secrets. Nothing is hashed unless every request is valid. The handler of
+    ``envelopes.hooks.CONFIGURE_AUTH`` (envelopes asks for it when it creates an envelope
+    or reassigns a recipient)."""
     specs = []
     for i, req in enumerate(requests):
         try:

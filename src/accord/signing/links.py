@@ -1,56 +1,22 @@
-"""Signing links: 256-bit tokens derived from a server key and a per-recipient nonce.
+"""The end of a recipient's signer sessions. The signing link itself is the envelope's
+(``envelopes.links``); the sessions opened with it are signing's.
 
-token = base64url(HMAC-SHA256(link_key, "<recipient id>:<nonce>")). The database keeps only
-the nonce and SHA-256(token): a copy of the database alone cannot produce a working link,
-and the worker can re-derive the link when it writes the email. A new nonce kills the
-old link (resend, correction); clearing ``token_hash`` kills it for good.
+``end_sessions`` handles ``envelopes.hooks.END_SESSIONS`` (installed by ``signing.wiring``):
+envelopes asks for it when it corrects a recipient's address or hands their part to
+someone else.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import secrets
-
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from accord.envelopes.models import Recipient
-
-
-def derive_token(link_key: bytes, recipient_id: str, nonce: str) -> str:
-    mac = hmac.new(link_key, f"{recipient_id}:{nonce}".encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def issue_link(link_key: bytes, recipient: Recipient) -> str:
-    """Give the recipient a fresh link (any older one dies) and return its token."""
-    nonce = secrets.token_hex(16)
-    token = derive_token(link_key, recipient.id, nonce)
-    recipient.link_nonce = nonce
-    recipient.token_hash = hash_token(token)
-    return token
-
-
-def current_token(link_key: bytes, recipient: Recipient) -> str | None:
-    """The token of the recipient's live link, or None when it has none."""
-    if recipient.link_nonce is None or recipient.token_hash is None:
-        return None
-    token = derive_token(link_key, recipient.id, recipient.link_nonce)
-    return token if hmac.compare_digest(hash_token(token), recipient.token_hash) else None
+from accord.signing.models import SignerChallenge, SignerFactor, SignerSession
 
 
 def end_sessions(session: Session, recipient_id: str) -> None:
     """End every signer session of a recipient (after their email was corrected, or their
     part went to someone else); one-time codes already sent can no longer be used."""
-    from sqlalchemy import delete, select, update
-
-    from accord.signing.models import SignerChallenge, SignerFactor, SignerSession
-
     session.execute(update(SignerChallenge).where(SignerChallenge.recipient_id == recipient_id,
                                                   SignerChallenge.used_at.is_(None))
                     .values(superseded=True).execution_options(synchronize_session=False))

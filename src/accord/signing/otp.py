@@ -38,7 +38,7 @@ from accord.audit import services as audit
 from accord.db import new_id
 from accord.delivery.services import enqueue
 from accord.envelopes import services as envelopes
-from accord.envelopes.models import Envelope, Recipient
+from accord.envelopes.ceremony import Envelope, Recipient
 from accord.errors import AccordError, InvalidInput
 from accord.runtime import Runtime
 from accord.signing import domain

@@ -13,28 +13,22 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from accord.accounts.services import org_name
 from accord.audit import services as audit
 from accord.documents.limits import PdfLimits
 from accord.documents.pdf import DocumentError, render_page_png
+from accord.envelopes import ceremony
 from accord.envelopes import services as envelopes
-from accord.envelopes.domain import (
-    EnvelopeStatus,
-    FieldKind,
-    RecipientRole,
-    RecipientStatus,
-    TransitionError,
-)
-from accord.envelopes.models import Document, Envelope, Field, Recipient
+from accord.envelopes.ceremony import Envelope, Field, Recipient
+from accord.envelopes.domain import FieldKind, RecipientRole
+from accord.envelopes.links import hash_token
 from accord.envelopes.services.routing import recheck as recheck_routing
 from accord.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from accord.runtime import Runtime
 from accord.signing import completion, disclosure, factors
 from accord.signing.factors import AuthStep
-from accord.signing.links import hash_token
 from accord.signing.models import SignerSession
 from accord.signing.signature import adopt
 
@@ -89,19 +83,10 @@ def actor_of(r: Recipient) -> str:
 
 def _live_recipient(session: Session, recipient: Recipient | None,
                     now: datetime) -> tuple[Recipient, Envelope]:
-    if recipient is None:
+    found = ceremony.live(session, recipient, now)
+    if found is None:
         raise NotFound(DEAD_LINK, code="link_invalid")
-    env = envelopes.lock(session, recipient.envelope_id)
-    if (env is None or env.status != EnvelopeStatus.SENT.value
-            or recipient.status in (RecipientStatus.COMPLETED.value,
-                                    RecipientStatus.DECLINED.value)
-            or recipient.token_hash is None
-            or (env.expires_at is not None and env.expires_at <= now)):
-        raise NotFound(DEAD_LINK, code="link_invalid")
-    # read again now that the envelope is locked: a concurrent request may have counted a
-    # failed attempt on this recipient since it was first loaded
-    session.refresh(recipient)
-    return recipient, env
+    return found
 
 
 def open_link(rt: Runtime, token: str, client: Client) -> str:
@@ -111,8 +96,7 @@ def open_link(rt: Runtime, token: str, client: Client) -> str:
         raise NotFound(DEAD_LINK, code="link_invalid")
     with rt.db.uow() as uow:
         s = uow.session
-        rec = s.scalar(select(Recipient).where(Recipient.token_hash == hash_token(token)))
-        rec, env = _live_recipient(s, rec, now)
+        rec, env = _live_recipient(s, ceremony.recipient_of_link(s, token), now)
         session_token = secrets.token_urlsafe(32)
         s.add(SignerSession(token_hash=hash_token(session_token), recipient_id=rec.id,
                             org_id=rec.org_id, csrf_token=secrets.token_urlsafe(32),
@@ -138,7 +122,7 @@ def load_signer(s: Session, session_token: str | None, now: datetime, *,
     """The live session, recipient and (locked) envelope. ``authenticated`` also requires
     every authentication factor passed in this session (Forbidden otherwise)."""
     sess = _session(s, session_token, now)
-    rec, env = _live_recipient(s, s.get(Recipient, sess.recipient_id), now)
+    rec, env = _live_recipient(s, ceremony.recipient(s, sess.recipient_id), now)
     if authenticated and factors.blocked(s, sess, rec):
         raise Forbidden("confirm who you are first", code="auth_required")
     return sess, rec, env
@@ -157,9 +141,8 @@ def refuse_if_finished(s: Session, session_token: str | None, csrf: str | None,
     gets 409 ``already_finished`` (once its CSRF token checks out). Anyone without that
     session still meets the dead link, exactly like an unknown one."""
     sess = _session(s, session_token, now)
-    rec = s.get(Recipient, sess.recipient_id)
-    if rec is not None and rec.status in (RecipientStatus.COMPLETED.value,
-                                          RecipientStatus.DECLINED.value):
+    rec = ceremony.recipient(s, sess.recipient_id)
+    if rec is not None and ceremony.finished(rec):
         check_csrf(sess, csrf)
         raise Conflict("you have already finished with this envelope; there is nothing "
                        "more to do", code="already_finished")
@@ -173,7 +156,7 @@ def view(rt: Runtime, session_token: str | None, client: Client) -> SignerView:
     with rt.db.uow() as uow:
         s = uow.session
         sess = _session(s, session_token, now)
-        rec = s.get(Recipient, sess.recipient_id)
+        rec = ceremony.recipient(s, sess.recipient_id)
         env = envelopes.lock(s, rec.envelope_id) if rec else None
         if rec is None or env is None:
             raise NotFound(DEAD_LINK, code="link_invalid")
@@ -182,9 +165,7 @@ def view(rt: Runtime, session_token: str | None, client: Client) -> SignerView:
         turn = state.is_turn_of(rec.id)
         step = factors.step(s, sess, rec)
         if (step is None and turn and rec.consented_at is not None
-                and state.mark_viewed(rec.id)):
-            envelopes.apply_state(env, recs, state)
-            rec.viewed_at = now
+                and ceremony.mark_viewed(env, recs, state, rec, now)):
             audit.record(s, env, "recipient:viewed", actor=actor_of(rec), now=now,
                          ip=client.ip, user_agent=client.user_agent,
                          data={"recipient_id": rec.id})
@@ -199,8 +180,7 @@ def view(rt: Runtime, session_token: str | None, client: Client) -> SignerView:
             organisation=org_name(s, env.org_id), envelope_status=env.status,
             recipient_id=rec.id, name=rec.name, email=rec.email, role=rec.role,
             status=rec.status, your_turn=turn, consented=rec.consented_at is not None,
-            finished=rec.status in (RecipientStatus.COMPLETED.value,
-                                    RecipientStatus.DECLINED.value),
+            finished=ceremony.finished(rec),
             csrf_token=sess.csrf_token,
             documents=[SignerDocument(d.id, d.name, [(float(w), float(h))
                                                      for w, h in d.page_sizes])
@@ -218,8 +198,7 @@ def consent(rt: Runtime, session_token: str | None, csrf: str | None,
         check_csrf(sess, csrf)
         if rec.consented_at is not None:
             return
-        rec.consented_at, rec.consent_version = now, disclosure.VERSION
-        rec.ip, rec.user_agent = client.ip, (client.user_agent or "")[:500]
+        ceremony.record_consent(rec, now, disclosure.VERSION, client.ip, client.user_agent)
         audit.record(s, env, "recipient:consented", actor=actor_of(rec), now=now,
                      ip=client.ip, user_agent=client.user_agent,
                      data={"recipient_id": rec.id, "disclosure_version": disclosure.VERSION,
@@ -232,8 +211,7 @@ def page_png(rt: Runtime, session_token: str | None, document_id: str, page: int
     with rt.db.uow() as uow:
         s = uow.session
         _sess, rec, env = load_signer(s, session_token, now)
-        doc = s.scalar(select(Document).where(Document.id == document_id,
-                                              Document.envelope_id == env.id))
+        doc = ceremony.document(s, env.id, document_id)
         if doc is None or not 1 <= page <= doc.page_count:
             raise NotFound("no such page", code="page_not_found")
         if rec.consented_at is None:
@@ -314,32 +292,25 @@ def finish(rt: Runtime, session_token: str | None, csrf: str | None, *,
             adopted = adopt(signature.kind, text=signature.text, drawn=signature.drawn)
         # -- all input is valid: write --
         if adopted is not None:
-            rec.signature_kind = adopted.kind
-            rec.signature_blob = rt.blobs.put(adopted.png)
+            ceremony.adopt_signature(rec, adopted.kind, rt.blobs.put(adopted.png))
             audit.record(s, env, "recipient:signature_adopted", actor=actor_of(rec), now=now,
                          ip=client.ip, user_agent=client.user_agent,
                          data={"recipient_id": rec.id, "kind": adopted.kind,
                                "image_sha256": rec.signature_blob})
         for f in fields:
-            f.value = filled[f.id]
+            ceremony.fill(f, filled[f.id])
             audit.record(s, env, "recipient:field_filled", actor=actor_of(rec), now=now,
                          ip=client.ip, user_agent=client.user_agent,
                          data={"recipient_id": rec.id, "field_id": f.id, "kind": f.kind,
                                "label": f.label, "value": f.value})
-        try:
-            to_notify, completed = state.complete_recipient(rec.id)
-        except TransitionError as exc:
-            raise envelopes.domain_error(exc) from exc
-        envelopes.apply_state(env, recs, state)
-        rec.completed_at = now
-        rec.ip, rec.user_agent = client.ip, (client.user_agent or "")[:500]
+        to_notify, completed = ceremony.complete_recipient(env, recs, state, rec, now,
+                                                           client.ip, client.user_agent)
         tag = "recipient:signed" if rec.role == RecipientRole.SIGNER.value else \
             "recipient:approved"
         audit.record(s, env, tag, actor=actor_of(rec), now=now, ip=client.ip,
                      user_agent=client.user_agent,
                      data={"recipient_id": rec.id, "intent": disclosure.INTENT
                            if tag == "recipient:signed" else disclosure.APPROVE_INTENT})
-        rec.token_hash = None
         envelopes.notify(s, env, to_notify, now, rt.link_key)
         if completed:
             completion.queue(s, env, now)
@@ -364,15 +335,7 @@ def decline(rt: Runtime, session_token: str | None, csrf: str | None, *, reason:
         check_csrf(sess, csrf)
         recs = envelopes.recipients_of(s, env.id)
         state = envelopes.state_of(env, recs)
-        try:
-            state.decline(rec.id)
-        except TransitionError as exc:
-            raise envelopes.domain_error(exc) from exc
-        envelopes.apply_state(env, recs, state)
-        rec.declined_at, rec.decline_reason = now, reason
-        env.declined_at = now
-        for r in recs:
-            r.token_hash = None
+        ceremony.decline(env, recs, state, rec, now, reason)
         audit.record(s, env, "recipient:declined", actor=actor_of(rec), now=now, ip=client.ip,
                      user_agent=client.user_agent,
                      data={"recipient_id": rec.id, "reason": reason})

@@ -36,6 +36,7 @@ from accord.delivery.mail import Email
 from accord.delivery.services import enqueue, send_email
 from accord.envelopes.checks import person_problems, raise_problems
 from accord.envelopes.domain import EnvelopeStatus, RecipientRole, RecipientStatus
+from accord.envelopes.hooks import CONFIGURE_AUTH, END_SESSIONS, AuthRequest, factors_of
 from accord.envelopes.lifecycle import rules as rules
 from accord.envelopes.models import Envelope, Recipient
 from accord.envelopes.services import (
@@ -391,8 +392,6 @@ def hand_over(rt: Runtime, session: Session, env: Envelope, rec: Recipient, to: 
     """Give ``rec``'s part to ``to`` (in the caller's transaction, envelope locked): the
     old link and signer sessions die, consent and views reset, a new link goes out if it
     is their turn. Returns who had the part (for the audit event)."""
-    from accord.signing.links import end_sessions
-
     if env.status not in (EnvelopeStatus.DRAFT.value, EnvelopeStatus.SENT.value) or \
             rec.status in (RecipientStatus.COMPLETED.value, RecipientStatus.DECLINED.value):
         raise Conflict("this recipient's part can no longer be handed over",
@@ -409,7 +408,7 @@ def hand_over(rt: Runtime, session: Session, env: Envelope, rec: Recipient, to: 
     rec.viewed_at = rec.consented_at = rec.consent_version = None
     rec.ip = rec.user_agent = None
     rec.reminded_at, rec.reminder_count = None, 0
-    end_sessions(session, rec.id)
+    END_SESSIONS(session, rec.id)
     if rec.status in ASKED:
         clear_delivery_failure(rec)
         rec.status = RecipientStatus.SENT.value
@@ -426,18 +425,16 @@ def reassign(rt: Runtime, principal: Principal, envelope_id: str, recipient_id: 
     keeps its authentication factors; the new person's phone, access code or questions
     are given here as the factors need them. The old person is told they no longer need
     to act (if they were asked to). Audited ``recipient:reassigned`` with old and new."""
-    from accord.signing.factors import AuthRequest, configure, required
-
     principal.require(Permission.ENVELOPE_SEND)
     actor = actor or staff_actor(principal)
     name, email = check_person(name, email)
     with rt.db.uow() as uow:  # the factors to keep, read before any hashing
         rec0 = _recipient(uow.session, load(uow.session, principal, envelope_id),
                           recipient_id)
-        role, factors = rec0.role, [f.value for f in required(rec0)]
+        role, factors = rec0.role, factors_of(rec0.auth_method)
     try:
-        auth = configure([AuthRequest(role=role, factors=factors, phone=phone,
-                                      access_code=access_code, kba=list(kba))])[0]
+        auth = CONFIGURE_AUTH([AuthRequest(role=role, factors=factors, phone=phone,
+                                           access_code=access_code, kba=list(kba))])[0]
     except InvalidInput as exc:
         raise InvalidInput(exc.message.removeprefix("recipients[0]: "), code=exc.code) \
             from exc

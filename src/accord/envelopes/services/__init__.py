@@ -27,7 +27,9 @@ from accord.envelopes.domain import (
     RecipientRole,
     RecipientStatus,
     TransitionError,
+    is_e164,
 )
+from accord.envelopes.hooks import END_SESSIONS
 from accord.envelopes.models import Document, Envelope, Field, Recipient
 from accord.envelopes.placement import Box, FieldRequest, place
 from accord.envelopes.queries import (  # re-exported: callers use envelopes.services.*
@@ -395,9 +397,6 @@ def correct(rt: Runtime, principal: Principal, envelope_id: str, recipient_id: s
     """Correct a recipient who has not acted yet. A changed email or phone kills the old
     link and every signer session opened with it; if it is their turn, a new link goes to
     the corrected address."""
-    from accord.signing.domain import is_e164
-    from accord.signing.links import end_sessions
-
     principal.require(Permission.ENVELOPE_SEND)
     actor = actor or staff_actor(principal)
     problems: list[checks.Problem] = []
@@ -439,7 +438,7 @@ def correct(rt: Runtime, principal: Principal, envelope_id: str, recipient_id: s
                      data={"recipient_id": rec.id, "before": before, "after": after})
         if (before["email"], before["phone"]) != (after["email"], after["phone"]):
             rec.token_hash = None
-            end_sessions(uow.session, rec.id)
+            END_SESSIONS(uow.session, rec.id)
             if rec.status in ASKED:
                 clear_delivery_failure(rec)
                 rec.status = RecipientStatus.SENT.value

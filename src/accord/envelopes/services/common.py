@@ -25,6 +25,7 @@ from accord.envelopes.domain import (
     RecipientStatus,
     TransitionError,
 )
+from accord.envelopes.links import issue_link
 from accord.envelopes.models import Envelope, Recipient
 from accord.envelopes.queries import recipients_of
 from accord.errors import Conflict
@@ -51,7 +52,7 @@ class RecipientInput:
     email: str
     role: RecipientRole = RecipientRole.SIGNER
     routing_order: int = 1
-    # signer authentication beyond the email link (see accord.signing.domain.Factor);
+    # signer authentication beyond the email link (the values of accord.signing.domain.Factor);
     # empty = the email link alone
     auth: tuple[str, ...] = ()
     phone: str | None = None  # E.164, with sms_otp
@@ -139,8 +140,6 @@ def notify(session: Session, env: Envelope, recipient_ids: Sequence[str],
            now: datetime, link_key: bytes) -> None:
     """Queue a signing request for each recipient whose turn has come. The email's link is
     derived again by the worker from the stored nonce, so no token is stored in clear."""
-    from accord.signing.links import issue_link
-
     for r in recipients_of(session, env.id):
         if r.id in recipient_ids:
             issue_link(link_key, r)

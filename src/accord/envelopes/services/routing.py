@@ -24,13 +24,13 @@ from sqlalchemy.orm import Session
 from accord.audit import services as audit
 from accord.envelopes import routing
 from accord.envelopes.domain import RecipientStatus
+from accord.envelopes.hooks import CONFIGURE_AUTH, AuthRequest, RecipientAuth
 from accord.envelopes.models import Envelope, Recipient
 from accord.envelopes.placement import FieldRequest
 from accord.errors import InvalidInput
 
 if TYPE_CHECKING:
     from accord.envelopes.services import RecipientInput
-    from accord.signing.factors import RecipientAuth
 
 FIRED = "routing:rule_fired"
 SKIPPED = "routing:rule_skipped"
@@ -120,15 +120,14 @@ def apply_rules(recipients: Sequence[RecipientInput], fields: Sequence[FieldRequ
 
 
 def configure_auth(recipients: Sequence[RecipientInput]) -> list[RecipientAuth]:
-    """``signing.factors.configure``; a problem also names the recipient's ``role`` key
-    (its index in the routed list may differ from the request's)."""
-    from accord.signing.factors import AuthRequest, configure  # signing imports envelopes
-
+    """The recipients' factors checked and configured (``hooks.CONFIGURE_AUTH``); a
+    problem also names the recipient's ``role`` key (its index in the routed list may
+    differ from the request's)."""
     try:
-        return configure([AuthRequest(role=r.role.value, factors=r.auth, phone=r.phone,
-                                      access_code=r.access_code,
-                                      kba=[(k.question, k.answer) for k in r.kba])
-                          for r in recipients])
+        return CONFIGURE_AUTH([AuthRequest(role=r.role.value, factors=r.auth,
+                                           phone=r.phone, access_code=r.access_code,
+                                           kba=[(k.question, k.answer) for k in r.kba])
+                               for r in recipients])
     except InvalidInput as exc:
         i = exc.details.get("recipient") if isinstance(exc.details, dict) else None
         if isinstance(i, int) and 0 <= i < len(recipients) and recipients[i].key:
