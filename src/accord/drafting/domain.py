@@ -16,6 +16,7 @@ import json
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -72,6 +73,37 @@ class VersionState:
             raise LifecycleError("version_not_published",
                                  f"only a published version can be retired (it is {self.status})")
         self.status = VersionStatus.RETIRED
+
+    def take(self, step: Step, *, approval_required: bool = True) -> None:
+        """Take ``step`` (``approval_required`` matters to publishing only)."""
+        if step is Step.SUBMIT:
+            self.submit()
+        elif step is Step.REJECT:
+            self.reject()
+        elif step is Step.PUBLISH:
+            self.publish(approval_required=approval_required)
+        else:
+            self.retire()
+
+
+class Step(StrEnum):
+    """What a reviewer or author does to a version."""
+
+    SUBMIT = "submit"
+    REJECT = "reject"
+    PUBLISH = "publish"
+    RETIRE = "retire"
+
+
+def stamps(step: Step, *, user_id: str, now: datetime) -> dict[str, Any]:
+    """The lifecycle columns a step writes besides the status."""
+    if step is Step.SUBMIT:
+        return {"submitted_at": now}
+    if step is Step.PUBLISH:
+        return {"published_by": user_id, "published_at": now}
+    if step is Step.RETIRE:
+        return {"retired_at": now}
+    return {}
 
 
 def edits_in_place(latest: VersionStatus) -> bool:
