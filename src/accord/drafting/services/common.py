@@ -1,6 +1,7 @@
-"""What the drafting use cases share: access checks, loading rows scoped to the caller's
-organisation, the organisation's drafting settings, read views, error mapping, and the guard
-that keeps published versions immutable."""
+"""What the drafting use cases share: access checks, the organisation's drafting setting
+(read through accounts' services), picking a version, read views, error mapping, and the
+guard that keeps published versions immutable. Loading clauses and templates by key is
+``services.versions``."""
 
 from __future__ import annotations
 
