@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from accord.drafting.domain import (
@@ -9,6 +11,7 @@ from accord.drafting.domain import (
     Action,
     LifecycleError,
     RoleSpec,
+    Step,
     VersionState,
     VersionStatus,
     VersionText,
@@ -22,6 +25,7 @@ from accord.drafting.domain import (
     match_recipients,
     may,
     parse_roles,
+    stamps,
 )
 from accord.drafting.prefill import merge_prefill
 
@@ -65,6 +69,29 @@ def test_refused_transitions(status: VersionStatus, step: str, code: str) -> Non
         act()
     assert exc.value.code == code
     assert v.status is status
+
+
+def test_steps_by_name() -> None:
+    v = VersionState(D)
+    for step, status in ((Step.SUBMIT, R), (Step.REJECT, D), (Step.SUBMIT, R),
+                         (Step.PUBLISH, P), (Step.RETIRE, X)):
+        v.take(step)
+        assert v.status is status
+    with pytest.raises(LifecycleError) as exc:
+        VersionState(D).take(Step.PUBLISH)  # approval is required unless said otherwise
+    assert exc.value.code == "review_required"
+    v = VersionState(D)
+    v.take(Step.PUBLISH, approval_required=False)
+    assert v.status is P
+
+
+def test_what_each_step_stamps() -> None:
+    now = datetime(2026, 1, 2, tzinfo=UTC)
+    assert stamps(Step.SUBMIT, user_id="u", now=now) == {"submitted_at": now}
+    assert stamps(Step.REJECT, user_id="u", now=now) == {}
+    assert stamps(Step.PUBLISH, user_id="u", now=now) == {"published_by": "u",
+                                                          "published_at": now}
+    assert stamps(Step.RETIRE, user_id="u", now=now) == {"retired_at": now}
 
 
 def test_only_drafts_are_edited_in_place() -> None:

@@ -306,3 +306,21 @@ def require(principal: Principal, permission: Permission) -> None:
 
 
 __all__ = ["ApiKeyCredential", "Credential", "Principal", "Role", "principal_in", "require"]
+
+
+def principal_for_email(rt: Runtime, email: str) -> Principal:
+    """The active user with this email, as a principal (a command line's ``--as``)."""
+    with rt.db.uow() as uow:
+        user = uow.session.scalar(select(User).where(User.email == email.strip().lower()))
+        if user is None or not user.active:
+            raise NotFound(f"no active user {email!r}", code="user_not_found")
+        return _principal(user)
+
+
+def org_id_by_slug(rt: Runtime, slug: str) -> str:
+    with rt.db.uow() as uow:
+        org_id = uow.session.scalar(select(Organisation.id).where(Organisation.slug == slug))
+        if org_id is None:
+            raise NotFound(f"no organisation with slug {slug!r}",
+                           code="organisation_not_found")
+        return str(org_id)

@@ -5,12 +5,15 @@ Each function owns its transaction, checks the caller's role (``domain.TEMPLATE_
 and scopes every query to the caller's organisation: another organisation's keys and ids
 answer NotFound. The implementation is split by responsibility:
 
-* ``services_clauses``   clause library lifecycle
-* ``services_templates`` template lifecycle, reading, diffs, the approval setting
-* ``services_use``       preview, create_from_template
-* ``services_seed``      seed_examples
-* ``services_checks``    upload validation; ``services_render`` clause pins and rendering;
-  ``services_common``    access, loading, views, the immutability guard
+* ``versions``   the draft -> review -> published -> retired lifecycle both share, generic
+  over the version model: loading, review steps, retiring, edits in place, reading, diffs
+* ``clauses``    what is a clause's own: key, title, body
+* ``templates``  what is a template's own: content, publishing (pins, fingerprint), the
+  approval setting
+* ``use``        preview, create_from_template; ``bulk`` the same for a batch
+* ``seed``       seed_examples
+* ``checks``     upload validation; ``render`` clause pins and rendering;
+  ``common``     access, errors, views, the immutability guard
 """
 
 from __future__ import annotations

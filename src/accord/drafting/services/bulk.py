@@ -27,13 +27,12 @@ from accord.drafting.domain import Action, RoleSpec, VersionStatus, label, parse
 from accord.drafting.render.values import to_json
 from accord.drafting.services.common import (
     latest_published,
-    load_template,
     load_template_version_by_id,
     require,
-    template_versions,
 )
 from accord.drafting.services.render import RenderPlan, plan_for, run
 from accord.drafting.services.use import _fields, _given, _Ready, _recipient
+from accord.drafting.services.versions import TEMPLATES
 from accord.envelopes import routing
 from accord.envelopes import services as envelopes
 from accord.envelopes.services import TemplateRef
@@ -119,8 +118,8 @@ def published_version(rt: Runtime, principal: Principal, template_key: str,
     principal.require(Permission.ENVELOPE_SEND)
     with rt.db.uow() as uow:
         s = uow.session
-        tpl = load_template(s, principal.org_id, template_key)
-        versions = template_versions(s, tpl.id)
+        tpl = TEMPLATES.load(s, principal.org_id, template_key)
+        versions = TEMPLATES.versions(s, tpl.id)
         row = latest_published(versions) if version is None else next(
             (v for v in versions if v.version == version), None)
         if row is None:

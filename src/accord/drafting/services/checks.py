@@ -24,7 +24,8 @@ from accord.drafting.domain import (
     parse_roles,
 )
 from accord.drafting.models import ClauseVersion
-from accord.drafting.services.common import clause_versions, clauses_by_key, invalid
+from accord.drafting.services.common import clauses_by_key, invalid
+from accord.drafting.services.versions import CLAUSES
 from accord.envelopes import routing
 from accord.envelopes.domain import FieldKind
 from accord.envelopes.placement import Box, FieldRequest, place
@@ -79,7 +80,7 @@ def check_clause_body(body: str) -> list[Issue]:
 def body_for_checks(session: Session, clause_id: str) -> ClauseVersion | None:
     """The clause version a new template will most likely pin: the latest published one,
     else the latest of any state."""
-    versions = clause_versions(session, clause_id)
+    versions = CLAUSES.versions(session, clause_id)
     published = [v for v in versions if v.status == "published"]
     chosen = published or versions
     return chosen[-1] if chosen else None

@@ -1,44 +1,37 @@
-"""Use cases for the clause library: author, review, publish, retire, read, compare."""
+"""Use cases for the clause library: author, review, publish, retire, read, compare.
+
+The lifecycle is ``services.versions``; what is a clause's own is here: its key, title and
+body, and that only a body without problems is published."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from datetime import datetime
 
 from accord.accounts.services import Principal
 from accord.drafting.domain import (
     Action,
     Issue,
-    LifecycleError,
-    VersionState,
+    Step,
     VersionStatus,
     VersionText,
     check_key,
     check_name,
-    diff,
-    edits_in_place,
     label,
     sha256_text,
 )
 from accord.drafting.models import Clause, ClauseVersion
+from accord.drafting.services import versions
 from accord.drafting.services.checks import check_clause_body
 from accord.drafting.services.common import (
     ClauseSummary,
     ClauseView,
     Diff,
-    approval_required,
-    clause_versions,
     clause_view,
     commit_or_conflict,
     invalid,
-    latest_published,
-    lifecycle_error,
-    load_clause,
-    pick,
     require,
-    visible,
 )
-from accord.errors import Conflict, NotFound
+from accord.drafting.services.versions import CLAUSES
 from accord.runtime import Runtime
 
 
@@ -54,6 +47,14 @@ def _checked(key: str | None, title: str | None, body: str | None) -> None:
         raise invalid(issues, noun="clause")
 
 
+def _draft(principal: Principal, clause_id: str, version: int, body: str,
+           now: datetime) -> ClauseVersion:
+    return ClauseVersion(org_id=principal.org_id, clause_id=clause_id, version=version,
+                         status=VersionStatus.DRAFT.value, body=body,
+                         body_sha256=sha256_text(body), created_by=principal.user_id,
+                         created_at=now)
+
+
 def create_clause(rt: Runtime, principal: Principal, *, key: str, title: str,
                   body: str) -> ClauseView:
     """A new clause with a draft version 1."""
@@ -62,21 +63,13 @@ def create_clause(rt: Runtime, principal: Principal, *, key: str, title: str,
     now = rt.now()
     with rt.db.uow() as uow:
         s = uow.session
-        if s.scalar(select(Clause.id).where(Clause.org_id == principal.org_id,
-                                            Clause.key == key)):
-            raise Conflict(f"a clause {key!r} exists", code="clause_exists")
-        clause = Clause(org_id=principal.org_id, key=key, title=title.strip(), created_at=now)
-        s.add(clause)
-        try:
-            s.flush()
-        except IntegrityError as exc:  # created concurrently
-            raise Conflict(f"a clause {key!r} exists", code="clause_exists") from exc
-        s.add(ClauseVersion(org_id=principal.org_id, clause_id=clause.id, version=1,
-                            status=VersionStatus.DRAFT.value, body=body,
-                            body_sha256=sha256_text(body), created_by=principal.user_id,
-                            created_at=now))
+        CLAUSES.ensure_new(s, principal.org_id, key)
+        clause = Clause(org_id=principal.org_id, key=key, title=title.strip(),
+                        created_at=now)
+        CLAUSES.insert(s, clause)
+        s.add(_draft(principal, clause.id, 1, body, now))
         commit_or_conflict(s, "clause")
-        return clause_view(principal, clause, clause_versions(s, clause.id))
+        return clause_view(principal, clause, CLAUSES.versions(s, clause.id))
 
 
 def edit_clause(rt: Runtime, principal: Principal, key: str, *, title: str | None = None,
@@ -86,64 +79,35 @@ def edit_clause(rt: Runtime, principal: Principal, key: str, *, title: str | Non
     _checked(None, title, body)
     with rt.db.uow() as uow:
         s = uow.session
-        clause = load_clause(s, principal.org_id, key)
+        clause = CLAUSES.load(s, principal.org_id, key)
         if title is not None:
             clause.title = title.strip()
-        versions = clause_versions(s, clause.id)
-        latest = versions[-1]
+        latest = CLAUSES.versions(s, clause.id)[-1]
         if body is not None and body != latest.body:
-            if edits_in_place(VersionStatus(latest.status)):
-                latest.body, latest.body_sha256 = body, sha256_text(body)
-                latest.created_by = principal.user_id
-            else:
-                s.add(ClauseVersion(
-                    org_id=principal.org_id, clause_id=clause.id, version=latest.version + 1,
-                    status=VersionStatus.DRAFT.value, body=body, body_sha256=sha256_text(body),
-                    created_by=principal.user_id, created_at=rt.now()))
+            row = _draft(principal, clause.id, latest.version + 1, body, rt.now())
+            versions.revise(s, latest, row, ("body", "body_sha256", "created_by"))
         commit_or_conflict(s, "clause")
-        return clause_view(principal, clause, clause_versions(s, clause.id))
+        return clause_view(principal, clause, CLAUSES.versions(s, clause.id))
 
 
-def _transition(rt: Runtime, principal: Principal, key: str, version: int | None,
-                step: str) -> ClauseView:
-    now = rt.now()
-    with rt.db.uow() as uow:
-        s = uow.session
-        clause = load_clause(s, principal.org_id, key)
-        versions = clause_versions(s, clause.id)
-        row = pick(versions, version, principal, noun="clause")
-        state = VersionState(VersionStatus(row.status))
-        try:
-            if step == "submit":
-                state.submit()
-                row.submitted_at = now
-            elif step == "reject":
-                state.reject()
-            else:
-                problems = check_clause_body(row.body)
-                if problems:
-                    raise invalid(problems, noun="clause")
-                state.publish(approval_required=approval_required(s, principal.org_id))
-                row.published_by, row.published_at = principal.user_id, now
-        except LifecycleError as exc:
-            raise lifecycle_error(exc) from exc
-        row.status = state.status.value
-        commit_or_conflict(s, "clause")
-        return clause_view(principal, clause, clause_versions(s, clause.id))
+def _publishable(row: ClauseVersion) -> None:
+    problems = check_clause_body(row.body)
+    if problems:
+        raise invalid(problems, noun="clause")
 
 
 def submit_clause(rt: Runtime, principal: Principal, key: str,
                   version: int | None = None) -> ClauseView:
     """Send a draft (default: the latest version) for review."""
     require(principal, Action.AUTHOR)
-    return _transition(rt, principal, key, version, "submit")
+    return versions.transition(rt, principal, CLAUSES, key, version, Step.SUBMIT, clause_view)
 
 
 def reject_clause(rt: Runtime, principal: Principal, key: str,
                   version: int | None = None) -> ClauseView:
     """Send a version in review back to draft."""
     require(principal, Action.PUBLISH)
-    return _transition(rt, principal, key, version, "reject")
+    return versions.transition(rt, principal, CLAUSES, key, version, Step.REJECT, clause_view)
 
 
 def publish_clause(rt: Runtime, principal: Principal, key: str,
@@ -151,7 +115,8 @@ def publish_clause(rt: Runtime, principal: Principal, key: str,
     """Approve and publish a version (default: the latest). Templates published from now on
     pin it; templates already published keep the version they pinned."""
     require(principal, Action.PUBLISH)
-    return _transition(rt, principal, key, version, "publish")
+    return versions.transition(rt, principal, CLAUSES, key, version, Step.PUBLISH,
+                               clause_view, check=_publishable)
 
 
 def retire_clause(rt: Runtime, principal: Principal, key: str,
@@ -159,67 +124,34 @@ def retire_clause(rt: Runtime, principal: Principal, key: str,
     """Retire one published version, or (``version`` None) every published version. Pinned
     copies in published templates are unaffected; new templates cannot pin it."""
     require(principal, Action.PUBLISH)
-    now = rt.now()
-    with rt.db.uow() as uow:
-        s = uow.session
-        clause = load_clause(s, principal.org_id, key)
-        versions = clause_versions(s, clause.id)
-        targets = ([pick(versions, version, principal, noun="clause")] if version is not None
-                   else [v for v in versions if v.status == VersionStatus.PUBLISHED])
-        if not targets:
-            raise Conflict(f"clause {key!r} has no published version",
-                           code="version_not_published")
-        for row in targets:
-            state = VersionState(VersionStatus(row.status))
-            try:
-                state.retire()
-            except LifecycleError as exc:
-                raise lifecycle_error(exc) from exc
-            row.status, row.retired_at = state.status.value, now
-        commit_or_conflict(s, "clause")
-        return clause_view(principal, clause, clause_versions(s, clause.id))
+    return versions.retire(rt, principal, CLAUSES, key, version, clause_view)
+
+
+def _summary(clause: Clause, seen: list[ClauseVersion],
+             pub: ClauseVersion | None) -> ClauseSummary:
+    return ClauseSummary(key=clause.key, title=clause.title, latest_version=seen[-1].version,
+                         latest_status=seen[-1].status,
+                         published_version=pub.version if pub else None)
 
 
 def list_clauses(rt: Runtime, principal: Principal) -> list[ClauseSummary]:
     """The organisation's clauses (agents and managers: those with a published version)."""
     require(principal, Action.READ)
-    with rt.db.uow() as uow:
-        s = uow.session
-        out = []
-        for clause in s.scalars(select(Clause).where(Clause.org_id == principal.org_id)
-                                .order_by(Clause.key)):
-            versions = [v for v in clause_versions(s, clause.id)
-                        if visible(principal, v.status)]
-            if not versions:
-                continue
-            pub = latest_published(versions)
-            out.append(ClauseSummary(key=clause.key, title=clause.title,
-                                     latest_version=versions[-1].version,
-                                     latest_status=versions[-1].status,
-                                     published_version=pub.version if pub else None))
-        return out
+    return versions.summaries(rt, principal, CLAUSES, _summary)
 
 
 def get_clause(rt: Runtime, principal: Principal, key: str) -> ClauseView:
     """A clause with the versions the caller may see."""
     require(principal, Action.READ)
-    with rt.db.uow() as uow:
-        clause = load_clause(uow.session, principal.org_id, key)
-        view = clause_view(principal, clause, clause_versions(uow.session, clause.id))
-        if not view.versions:
-            raise NotFound(f"no clause {key!r}", code="clause_not_found")
-        return view
+    return versions.get(rt, principal, CLAUSES, key, clause_view)
+
+
+def _text(key: str, v: ClauseVersion) -> VersionText:
+    return VersionText(label(key, v.version), v.body)
 
 
 def diff_clause(rt: Runtime, principal: Principal, key: str, from_version: int,
                 to_version: int) -> Diff:
     """A unified diff of two versions' bodies."""
     require(principal, Action.READ)
-    with rt.db.uow() as uow:
-        clause = load_clause(uow.session, principal.org_id, key)
-        versions = clause_versions(uow.session, clause.id)
-        a = pick(versions, from_version, principal, noun="clause")
-        b = pick(versions, to_version, principal, noun="clause")
-        lines = diff(VersionText(label(key, a.version), a.body),
-                     VersionText(label(key, b.version), b.body))
-        return Diff(key=key, from_version=a.version, to_version=b.version, lines=lines)
+    return versions.compare(rt, principal, CLAUSES, key, from_version, to_version, _text)

@@ -1,13 +1,14 @@
-"""What the drafting use cases share: access checks, loading rows scoped to the caller's
-organisation, the organisation's drafting settings, read views, error mapping, and the guard
-that keeps published versions immutable."""
+"""What the drafting use cases share: access checks, the organisation's drafting setting
+(read through accounts' services), picking a version, read views, error mapping, and the
+guard that keeps published versions immutable. Loading clauses and templates by key is
+``services.versions``."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import event, select
 from sqlalchemy.engine import Connection
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Mapper, Session
 from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.orm.exc import StaleDataError
 
+from accord.accounts import services as accounts
 from accord.accounts.domain import Permission
 from accord.accounts.services import Principal
 from accord.drafting.domain import (
@@ -31,9 +33,6 @@ from accord.drafting.domain import (
 from accord.drafting.models import Clause, ClauseVersion, Template, TemplateVersion
 from accord.errors import Conflict, Forbidden, InvalidInput, NotFound
 from accord.runtime import Runtime
-
-if TYPE_CHECKING:
-    from accord.accounts.models import Organisation
 
 APPROVAL_SETTING = "template_approval_required"
 V = TypeVar("V", ClauseVersion, TemplateVersion)
@@ -117,49 +116,15 @@ for _model in (ClauseVersion, TemplateVersion):
 # -- organisation settings -----------------------------------------------------------------
 
 
-def _organisation(session: Session, org_id: str) -> Organisation:
-    # accounts has no in-transaction accessor for organisation settings; until it has,
-    # this (and the two CLI look-ups at the end) are where drafting reads accounts' tables.
-    from accord.accounts.models import Organisation
-
-    org = session.get(Organisation, org_id)
-    if org is None:
-        raise NotFound("no such organisation", code="organisation_not_found")
-    return org
-
-
 def approval_required(session: Session, org_id: str) -> bool:
     """``template_approval_required`` (default true): publishing needs a review first."""
-    settings = _organisation(session, org_id).settings or {}
-    return bool(settings.get(APPROVAL_SETTING, True))
+    settings = accounts.org_settings(session, {org_id})
+    if org_id not in settings:
+        raise NotFound("no such organisation", code="organisation_not_found")
+    return bool(settings[org_id].get(APPROVAL_SETTING, True))
 
 
 # -- loading, always scoped to one organisation --------------------------------------------
-
-
-def load_clause(session: Session, org_id: str, key: str) -> Clause:
-    row = session.scalar(select(Clause).where(Clause.org_id == org_id, Clause.key == key))
-    if row is None:
-        raise NotFound(f"no clause {key!r}", code="clause_not_found")
-    return row
-
-
-def clause_versions(session: Session, clause_id: str) -> list[ClauseVersion]:
-    return list(session.scalars(select(ClauseVersion).where(
-        ClauseVersion.clause_id == clause_id).order_by(ClauseVersion.version)))
-
-
-def load_template(session: Session, org_id: str, key: str) -> Template:
-    row = session.scalar(select(Template).where(Template.org_id == org_id,
-                                                Template.key == key))
-    if row is None:
-        raise NotFound(f"no template {key!r}", code="template_not_found")
-    return row
-
-
-def template_versions(session: Session, template_id: str) -> list[TemplateVersion]:
-    return list(session.scalars(select(TemplateVersion).where(
-        TemplateVersion.template_id == template_id).order_by(TemplateVersion.version)))
 
 
 def pick(versions: Sequence[V], version: int | None, principal: Principal, *,
@@ -351,22 +316,8 @@ def template_view(principal: Principal, tpl: Template,
 
 def principal_for_email(rt: Runtime, email: str) -> Principal:
     """The active user with this email, as a principal (the CLI's ``--as``)."""
-    from accord.accounts.models import User
-
-    with rt.db.uow() as uow:
-        user = uow.session.scalar(select(User).where(User.email == email.strip().lower()))
-        if user is None or not user.active:
-            raise NotFound(f"no active user {email!r}", code="user_not_found")
-        return Principal(org_id=user.org_id, user_id=user.id, role=user.role,
-                         email=user.email, name=user.name, team=user.team)
+    return accounts.principal_for_email(rt, email)
 
 
 def org_id_by_slug(rt: Runtime, slug: str) -> str:
-    from accord.accounts.models import Organisation
-
-    with rt.db.uow() as uow:
-        org_id = uow.session.scalar(select(Organisation.id).where(Organisation.slug == slug))
-        if org_id is None:
-            raise NotFound(f"no organisation with slug {slug!r}",
-                           code="organisation_not_found")
-        return org_id
+    return accounts.org_id_by_slug(rt, slug)

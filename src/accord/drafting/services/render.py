@@ -16,11 +16,11 @@ from accord.drafting.domain import Issue, RoleSpec, VersionStatus
 from accord.drafting.models import ClauseVersion, Template, TemplateVersion
 from accord.drafting.services.checks import clause_tag_issues, source_issue
 from accord.drafting.services.common import (
-    clause_versions,
     clauses_by_key,
     invalid,
     latest_published,
 )
+from accord.drafting.services.versions import CLAUSES
 from accord.errors import Conflict, InvalidInput
 
 
@@ -45,7 +45,7 @@ def latest_pins(session: Session, org_id: str, keys: Sequence[str], roles: Seque
     known = clauses_by_key(session, org_id, keys)
     for key in keys:
         clause = known.get(key)
-        pub = latest_published(clause_versions(session, clause.id)) if clause else None
+        pub = latest_published(CLAUSES.versions(session, clause.id)) if clause else None
         if pub is None:
             issues.append(Issue(f"clause[{key}]", "clause_not_published", f"clause {key!r} "
                                 "has no published version to pin; publish it first"))
@@ -61,7 +61,7 @@ def _draft_bodies(session: Session, org_id: str, keys: Sequence[str]) -> dict[st
     its latest body of any state."""
     bodies = {}
     for key, clause in clauses_by_key(session, org_id, keys).items():
-        versions = clause_versions(session, clause.id)
+        versions = CLAUSES.versions(session, clause.id)
         chosen = latest_published(versions) or (versions[-1] if versions else None)
         if chosen is not None:
             bodies[key] = chosen.body
@@ -76,7 +76,7 @@ def pinned_bodies(session: Session, org_id: str, pins: Mapping[str, Any]) -> dic
         clause = known.get(key)
         row: ClauseVersion | None = None
         if clause is not None:
-            row = next((v for v in clause_versions(session, clause.id)
+            row = next((v for v in CLAUSES.versions(session, clause.id)
                         if v.version == pin["version"]), None)
         if row is None or row.body_sha256 != pin["sha256"]:
             raise Conflict(f"the pinned version {pin['version']} of clause {key!r} is missing "

@@ -6,28 +6,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-
 from accord.accounts.services import Principal
 from accord.drafting import variables
 from accord.drafting.domain import (
     Action,
     Issue,
-    LifecycleError,
-    VersionState,
+    Step,
     VersionStatus,
     VersionText,
     canonical_sha256,
     check_key,
     check_name,
-    diff,
-    edits_in_place,
     label,
     parse_roles,
     sha256_text,
 )
 from accord.drafting.models import Template, TemplateVersion
+from accord.drafting.services import versions
 from accord.drafting.services.checks import TemplateContent, check_template
 from accord.drafting.services.common import (
     Diff,
@@ -37,18 +32,14 @@ from accord.drafting.services.common import (
     approval_required,
     commit_or_conflict,
     invalid,
-    latest_published,
-    lifecycle_error,
-    load_template,
     pick,
     require,
     template_version_view,
-    template_versions,
     template_view,
-    visible,
 )
 from accord.drafting.services.render import RenderPlan, latest_pins, run
-from accord.errors import Conflict, InvalidInput, NotFound
+from accord.drafting.services.versions import TEMPLATES
+from accord.errors import Conflict, InvalidInput
 from accord.runtime import Runtime
 
 # -- authoring -----------------------------------------------------------------------------
@@ -91,21 +82,15 @@ def create_template(rt: Runtime, principal: Principal, *, key: str, name: str, k
             except InvalidInput as exc:
                 head += [Issue(**d) for d in exc.details or []]
             raise invalid(head)
-        if s.scalar(select(Template.id).where(Template.org_id == principal.org_id,
-                                              Template.key == key)):
-            raise Conflict(f"a template {key!r} exists", code="template_exists")
+        TEMPLATES.ensure_new(s, principal.org_id, key)
         checked = check_template(rt, s, principal.org_id, content)
         tpl = Template(org_id=principal.org_id, key=key, name=name.strip(), kind=kind,
                        created_at=rt.now())
-        s.add(tpl)
-        try:
-            s.flush()
-        except IntegrityError as exc:  # created concurrently
-            raise Conflict(f"a template {key!r} exists", code="template_exists") from exc
+        TEMPLATES.insert(s, tpl)
         s.add(_version_row(rt, principal, content, checked.sample_data, template_id=tpl.id,
                            version=1))
         commit_or_conflict(s)
-        return template_view(principal, tpl, template_versions(s, tpl.id))
+        return template_view(principal, tpl, TEMPLATES.versions(s, tpl.id))
 
 
 def edit_template(rt: Runtime, principal: Principal, key: str, *, source: str | None = None,
@@ -121,8 +106,8 @@ def edit_template(rt: Runtime, principal: Principal, key: str, *, source: str | 
     require(principal, Action.AUTHOR)
     with rt.db.uow() as uow:
         s = uow.session
-        tpl = load_template(s, principal.org_id, key)
-        latest = template_versions(s, tpl.id)[-1]
+        tpl = TEMPLATES.load(s, principal.org_id, key)
+        latest = TEMPLATES.versions(s, tpl.id)[-1]
         old_pdf = rt.blobs.get(latest.pdf_blob) if latest.pdf_blob and pdf is None else None
         content = TemplateContent(
             kind=tpl.kind, source=latest.source if source is None else source,
@@ -138,58 +123,38 @@ def edit_template(rt: Runtime, principal: Principal, key: str, *, source: str | 
         row = _version_row(rt, principal, content, checked.sample_data, template_id=tpl.id,
                            version=latest.version + 1)
         if _same_content(row, latest):
-            return template_view(principal, tpl, template_versions(s, tpl.id))
-        if edits_in_place(VersionStatus(latest.status)):
-            for attr in ("source", "pdf_blob", "variables", "roles", "pdf_fields", "prefill",
-                         "rules", "sample_data", "source_sha256", "created_by"):
-                setattr(latest, attr, getattr(row, attr))
-        else:
-            s.add(row)
+            return template_view(principal, tpl, TEMPLATES.versions(s, tpl.id))
+        versions.revise(s, latest, row, (*_CONTENT, "source_sha256", "created_by"))
         commit_or_conflict(s)
-        return template_view(principal, tpl, template_versions(s, tpl.id))
+        return template_view(principal, tpl, TEMPLATES.versions(s, tpl.id))
+
+
+# what an author gives a version
+_CONTENT = ("source", "pdf_blob", "variables", "roles", "pdf_fields", "prefill", "sample_data",
+            "rules")
 
 
 def _same_content(a: TemplateVersion, b: TemplateVersion) -> bool:
-    return all(getattr(a, attr) == getattr(b, attr) for attr in (
-        "source", "pdf_blob", "variables", "roles", "pdf_fields", "prefill", "sample_data",
-        "rules"))
+    return all(getattr(a, attr) == getattr(b, attr) for attr in _CONTENT)
 
 
 # -- review and publication ----------------------------------------------------------------
-
-
-def _transition(rt: Runtime, principal: Principal, key: str, version: int | None,
-                step: str) -> TemplateView:
-    with rt.db.uow() as uow:
-        s = uow.session
-        tpl = load_template(s, principal.org_id, key)
-        row = pick(template_versions(s, tpl.id), version, principal, noun="template")
-        state = VersionState(VersionStatus(row.status))
-        try:
-            if step == "submit":
-                state.submit()
-                row.submitted_at = rt.now()
-            else:
-                state.reject()
-        except LifecycleError as exc:
-            raise lifecycle_error(exc) from exc
-        row.status = state.status.value
-        commit_or_conflict(s)
-        return template_view(principal, tpl, template_versions(s, tpl.id))
 
 
 def submit_template(rt: Runtime, principal: Principal, key: str,
                     version: int | None = None) -> TemplateView:
     """Send a draft (default: the latest version) for review by legal."""
     require(principal, Action.AUTHOR)
-    return _transition(rt, principal, key, version, "submit")
+    return versions.transition(rt, principal, TEMPLATES, key, version, Step.SUBMIT,
+                               template_view)
 
 
 def reject_template(rt: Runtime, principal: Principal, key: str,
                     version: int | None = None) -> TemplateView:
     """Send a version in review back to draft."""
     require(principal, Action.PUBLISH)
-    return _transition(rt, principal, key, version, "reject")
+    return versions.transition(rt, principal, TEMPLATES, key, version, Step.REJECT,
+                               template_view)
 
 
 @dataclass(frozen=True)
@@ -206,13 +171,11 @@ def _prepare_publish(rt: Runtime, principal: Principal, key: str,
                      version: int | None) -> _Prepared:
     with rt.db.uow() as uow:
         s = uow.session
-        tpl = load_template(s, principal.org_id, key)
-        row = pick(template_versions(s, tpl.id), version, principal, noun="template")
-        try:  # a dry run: the state changes in the second transaction
-            VersionState(VersionStatus(row.status)).publish(
-                approval_required=approval_required(s, principal.org_id))
-        except LifecycleError as exc:
-            raise lifecycle_error(exc) from exc
+        tpl = TEMPLATES.load(s, principal.org_id, key)
+        row = pick(TEMPLATES.versions(s, tpl.id), version, principal, noun="template")
+        # a dry run: the state changes in the second transaction
+        versions.state_after(row, Step.PUBLISH,
+                             approval=approval_required(s, principal.org_id))
         content = TemplateContent(
             kind=tpl.kind, source=row.source,
             pdf=rt.blobs.get(row.pdf_blob) if row.pdf_blob else None,
@@ -248,7 +211,7 @@ def publish_template(rt: Runtime, principal: Principal, key: str,
         fields_sha = run(prep.plan, prep.context).fields_sha256
     with rt.db.uow() as uow:
         s = uow.session
-        tpl = load_template(s, principal.org_id, key)
+        tpl = TEMPLATES.load(s, principal.org_id, key)
         row = s.get(TemplateVersion, prep.version_id)
         if row is None or row.row_version != prep.row_version:
             raise Conflict("the template version changed while it was being published; "
@@ -259,17 +222,12 @@ def publish_template(rt: Runtime, principal: Principal, key: str,
             if pins != prep.pins:
                 raise Conflict("a clause was published or retired meanwhile; try again",
                                code="concurrent_update")
-        state = VersionState(VersionStatus(row.status))
-        try:
-            state.publish(approval_required=approval_required(s, principal.org_id))
-        except LifecycleError as exc:
-            raise lifecycle_error(exc) from exc
-        row.status = state.status.value
+        versions.advance(row, Step.PUBLISH, principal, rt.now(),
+                         approval=approval_required(s, principal.org_id))
         row.pinned_clauses = prep.pins
         row.fields_sha256 = fields_sha
-        row.published_by, row.published_at = principal.user_id, rt.now()
         commit_or_conflict(s)
-        return template_view(principal, tpl, template_versions(s, tpl.id))
+        return template_view(principal, tpl, TEMPLATES.versions(s, tpl.id))
 
 
 def retire_template(rt: Runtime, principal: Principal, key: str,
@@ -277,72 +235,37 @@ def retire_template(rt: Runtime, principal: Principal, key: str,
     """Retire one published version, or (``version`` None) every published version: the
     template can no longer be used. Envelopes already made keep their document."""
     require(principal, Action.PUBLISH)
-    now = rt.now()
-    with rt.db.uow() as uow:
-        s = uow.session
-        tpl = load_template(s, principal.org_id, key)
-        versions = template_versions(s, tpl.id)
-        targets = ([pick(versions, version, principal, noun="template")]
-                   if version is not None
-                   else [v for v in versions if v.status == VersionStatus.PUBLISHED])
-        if not targets:
-            raise Conflict(f"template {key!r} has no published version",
-                           code="version_not_published")
-        for row in targets:
-            state = VersionState(VersionStatus(row.status))
-            try:
-                state.retire()
-            except LifecycleError as exc:
-                raise lifecycle_error(exc) from exc
-            row.status, row.retired_at = state.status.value, now
-        commit_or_conflict(s)
-        return template_view(principal, tpl, template_versions(s, tpl.id))
+    return versions.retire(rt, principal, TEMPLATES, key, version, template_view)
 
 
 # -- reading -------------------------------------------------------------------------------
+
+
+def _summary(tpl: Template, seen: list[TemplateVersion],
+             pub: TemplateVersion | None) -> TemplateSummary:
+    return TemplateSummary(key=tpl.key, name=tpl.name, kind=tpl.kind,
+                           latest_version=seen[-1].version, latest_status=seen[-1].status,
+                           published_version=pub.version if pub else None)
 
 
 def list_templates(rt: Runtime, principal: Principal) -> list[TemplateSummary]:
     """The organisation's templates: agents and managers see those with a published
     version; legal, compliance and admins see every one."""
     require(principal, Action.READ)
-    with rt.db.uow() as uow:
-        s = uow.session
-        out = []
-        for tpl in s.scalars(select(Template).where(Template.org_id == principal.org_id)
-                             .order_by(Template.key)):
-            versions = [v for v in template_versions(s, tpl.id)
-                        if visible(principal, v.status)]
-            if not versions:
-                continue
-            pub = latest_published(versions)
-            out.append(TemplateSummary(key=tpl.key, name=tpl.name, kind=tpl.kind,
-                                       latest_version=versions[-1].version,
-                                       latest_status=versions[-1].status,
-                                       published_version=pub.version if pub else None))
-        return out
+    return versions.summaries(rt, principal, TEMPLATES, _summary)
 
 
 def get_template(rt: Runtime, principal: Principal, key: str) -> TemplateView:
     """A template with the versions the caller may see."""
     require(principal, Action.READ)
-    with rt.db.uow() as uow:
-        tpl = load_template(uow.session, principal.org_id, key)
-        view = template_view(principal, tpl, template_versions(uow.session, tpl.id))
-        if not view.versions:
-            raise NotFound(f"no template {key!r}", code="template_not_found")
-        return view
+    return versions.get(rt, principal, TEMPLATES, key, template_view)
 
 
 def get_template_version(rt: Runtime, principal: Principal, key: str,
                          version: int | None = None) -> TemplateVersionView:
     """One version in full (default: the latest the caller may see)."""
     require(principal, Action.READ)
-    with rt.db.uow() as uow:
-        tpl = load_template(uow.session, principal.org_id, key)
-        row = pick(template_versions(uow.session, tpl.id), version, principal,
-                   noun="template")
-        return template_version_view(tpl, row)
+    return versions.get_version(rt, principal, TEMPLATES, key, version, template_version_view)
 
 
 def _text(key: str, v: TemplateVersion) -> VersionText:
@@ -356,13 +279,7 @@ def diff_template(rt: Runtime, principal: Principal, key: str, from_version: int
     """A unified diff between two versions: source, then variables, roles, prefill (and
     PDF placements) as pretty JSON."""
     require(principal, Action.READ)
-    with rt.db.uow() as uow:
-        tpl = load_template(uow.session, principal.org_id, key)
-        versions = template_versions(uow.session, tpl.id)
-        a = pick(versions, from_version, principal, noun="template")
-        b = pick(versions, to_version, principal, noun="template")
-        return Diff(key=key, from_version=a.version, to_version=b.version,
-                    lines=diff(_text(key, a), _text(key, b)))
+    return versions.compare(rt, principal, TEMPLATES, key, from_version, to_version, _text)
 
 
 # -- the organisation's setting ------------------------------------------------------------

@@ -28,14 +28,13 @@ from accord.drafting.render.values import to_json
 from accord.drafting.services.checks import pdf_field_request
 from accord.drafting.services.common import (
     latest_published,
-    load_template,
     load_template_version_by_id,
     pick,
     require,
-    template_versions,
     visible,
 )
 from accord.drafting.services.render import RenderPlan, plan_for, run
+from accord.drafting.services.versions import TEMPLATES
 from accord.envelopes import routing
 from accord.envelopes import services as envelopes
 from accord.envelopes.domain import FieldKind, RecipientRole
@@ -126,8 +125,8 @@ def preview(rt: Runtime, principal: Principal, *, key: str | None = None,
             if not visible(principal, row.status):
                 raise NotFound("no such template version", code="template_version_not_found")
         else:
-            tpl = load_template(s, principal.org_id, str(key))
-            row = pick(template_versions(s, tpl.id), version, principal, noun="template")
+            tpl = TEMPLATES.load(s, principal.org_id, str(key))
+            row = pick(TEMPLATES.versions(s, tpl.id), version, principal, noun="template")
         ready = _ready(rt, s, tpl, row, row.sample_data if data is None else data, customer,
                        None)
     if ready.plan is None:
@@ -195,8 +194,8 @@ def create_from_template(rt: Runtime, principal: Principal, *, template_key: str
     principal.require(Permission.ENVELOPE_SEND)
     with rt.db.uow() as uow:
         s = uow.session
-        tpl = load_template(s, principal.org_id, template_key)
-        versions = template_versions(s, tpl.id)
+        tpl = TEMPLATES.load(s, principal.org_id, template_key)
+        versions = TEMPLATES.versions(s, tpl.id)
         if version is None:
             row = latest_published(versions)
             if row is None:
