@@ -27,7 +27,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "accord"
 LAYERS: tuple[str, ...] = (
     "__version__", "errors", "validation", "dotted", "config", "logs", "db", "wiring",
     "storage", "runtime", "web", "delivery",
-    "accounts", "audit", "documents", "trust", "envelopes", "signing", "drafting", "bulk",
+    "accounts", "audit", "documents", "envelopes", "signing", "drafting", "bulk",
     "webhooks",
     "models", "migrations", "migrate", "registry", "app", "demo", "cli",
 )

@@ -23,7 +23,7 @@ from accord.config import Settings
 from accord.db import utcnow
 from accord.delivery.errors import InvalidEmail, PermanentFailure
 from accord.delivery.models import MailboxMessage
-from accord.documents.blobs import BlobError, BlobStore
+from accord.storage.blobs import BlobError, BlobStore
 from accord.runtime import Runtime
 
 log = logging.getLogger("accord.delivery")

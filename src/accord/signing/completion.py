@@ -41,7 +41,7 @@ from accord.delivery.handlers import DeadLetter
 from accord.delivery.mail import Attachment, Email
 from accord.delivery.services import enqueue, send_email
 from accord.documents import services as documents
-from accord.documents.blobs import sha256_hex
+from accord.storage.blobs import sha256_hex
 from accord.documents.certificate import (
     CompletionSummary,
     DocumentSummary,
