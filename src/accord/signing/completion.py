@@ -49,7 +49,6 @@ from accord.documents.certificate import (
     assemble,
     certificate_pdf,
 )
-from accord.documents.models import SigningIdentity
 from accord.documents.stamp import Stamp, stamp_pdf
 from accord.envelopes import services as envelopes
 from accord.envelopes.domain import EnvelopeStatus, FieldKind, TransitionError
@@ -116,7 +115,7 @@ class _Plan:
     documents: tuple[_Doc, ...]
     recipients: tuple[tuple[RecipientSummary, str | None], ...]  # with the signature blob
     copies: tuple[tuple[str, str], ...]  # (name, email) of everyone, cc included
-    identity: SigningIdentity
+    identity: documents.SealingIdentity
     now: datetime
 
 
@@ -167,8 +166,7 @@ def _read(rt: Runtime, envelope_id: str) -> _Plan | None:
             consent_version=r.consent_version, viewed_at=r.viewed_at,
             completed_at=r.completed_at, signature_png=None), r.signature_blob)
             for r in recs)
-        identity = documents.sealing_identity(s, env.org_id)
-        s.expunge(identity)  # read below, after this transaction
+        identity = documents.sealing_identity(s, env.org_id)  # a value, read below
         return _Plan(
             envelope_id=env.id, org_id=env.org_id, subject=env.subject,
             organisation=org_name(s, env.org_id), sent_at=env.sent_at,
