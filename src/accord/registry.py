@@ -1,8 +1,9 @@
 """The one list of every feature's wiring, and installing it into a process.
 
 ``accord serve`` (``app.create_app``), ``accord worker`` and every other command build the
-same runtime: ``install()`` registers each feature's task handlers with the outbox and its
-audit listeners with the audit log; ``run_sweeps`` runs every feature's periodic sweeps.
+same runtime: ``install()`` registers each feature's task handlers with the outbox, its
+audit listeners with the audit log and its subscriptions with the hooks other features
+offer; ``run_sweeps`` runs every feature's periodic sweeps.
 A new feature adds its ``wiring.WIRING`` to ``FEATURES`` here, and nowhere else. Like
 ``app`` and ``cli``, this module knows every feature; no feature imports it.
 """
@@ -32,7 +33,8 @@ _lock = threading.Lock()
 
 
 def install() -> None:
-    """Register every feature's tasks and audit listeners in this process (idempotent)."""
+    """Register every feature's tasks and audit listeners, and connect every subscription
+    to the hook it names, in this process (idempotent)."""
     with _lock:
         for feature in FEATURES:
             for task in feature.tasks:
@@ -42,6 +44,13 @@ def install() -> None:
             for listener in feature.audit_listeners:
                 if listener not in audit.listeners:
                     audit.listeners.append(listener)
+        hooks = {hook.name: hook for feature in FEATURES for hook in feature.hooks}
+        for feature in FEATURES:
+            for sub in feature.subscriptions:
+                if sub.hook not in hooks:
+                    raise LookupError(f"{feature.feature} subscribes to {sub.hook!r}, "
+                                      "which no feature's wiring offers")
+                hooks[sub.hook].subscribe(sub.handler)
 
 
 def task_kinds() -> set[str]:
