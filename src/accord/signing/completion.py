@@ -48,6 +48,7 @@ from accord.documents.certificate import (
     assemble,
     certificate_pdf,
 )
+from accord.documents.services import SealingIdentity
 from accord.documents.stamp import Stamp, stamp_pdf
 from accord.envelopes import services as envelopes
 from accord.envelopes.domain import EnvelopeStatus, FieldKind, TransitionError
@@ -115,7 +116,7 @@ class _Plan:
     documents: tuple[_Doc, ...]
     recipients: tuple[tuple[RecipientSummary, str | None], ...]  # with the signature blob
     copies: tuple[tuple[str, str], ...]  # (name, email) of everyone, cc included
-    identity: documents.SealingIdentity
+    identity: SealingIdentity
     now: datetime
 
 
