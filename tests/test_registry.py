@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from accord import registry
 from accord.config import Settings
 from accord.delivery import handlers
@@ -172,3 +174,24 @@ def test_a_separate_worker_delivers_password_reset(tmp_path: Path) -> None:
     mails = [m for m in list_mailbox(rt, creds.org_id) if m.to_addr == creds.email]
     assert [m.subject for m in mails] == ["Reset your Accord password"]
     rt.db.dispose()
+
+
+def test_events_connect_a_lower_feature_to_the_higher_ones_that_subscribe() -> None:
+    """Bulk send offers its finished event; webhooks subscribe in their wiring; install()
+    connects them (bulk imports nothing of webhooks)."""
+    from accord.bulk.tasks import BATCH_FINISHED
+    from accord.webhooks.services import on_bulk_finished
+
+    registry.install()
+    registry.install()  # idempotent
+    assert BATCH_FINISHED.subscribers == (on_bulk_finished,)
+
+
+def test_a_subscription_to_an_event_nobody_offers_fails_install(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from accord.wiring import Subscription, Wiring
+
+    stray = Wiring(feature="stray", subscriptions=(Subscription("no.such_event", print),))
+    monkeypatch.setattr(registry, "FEATURES", (*registry.FEATURES, stray))
+    with pytest.raises(LookupError, match=r"no\.such_event"):
+        registry.install()

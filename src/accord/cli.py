@@ -255,8 +255,8 @@ def verify(file: Annotated[Path, typer.Argument(help="A sealed PDF, or a signed 
     not anchored); the trail is not empty, starts with envelope:created and ends as its
     status says (a completed one has every signer's recipient:signed, envelope:completed
     and document:sealed)."""
+    from accord.documents.trust import instance_roots
     from accord.documents.verify import verify_audit_json, verify_pdf
-    from accord.trust import instance_roots
 
     is_json = file.suffix.lower() == ".json"
     if pdf is not None and not is_json:

@@ -2,8 +2,9 @@
 
 ``accord serve`` (``app.create_app``), ``accord worker`` and every other command build the
 same runtime: ``install()`` registers each feature's task handlers with the outbox, its
-audit listeners with the audit log and its handlers of lower features' hooks;
-``run_sweeps`` runs every feature's periodic sweeps.
+audit listeners with the audit log, its handlers of lower features' hooks, and its
+subscriptions to the events other features offer; ``run_sweeps`` runs every feature's
+periodic sweeps.
 A new feature adds its ``wiring.WIRING`` to ``FEATURES`` here, and nowhere else. Like
 ``app`` and ``cli``, this module knows every feature; no feature imports it.
 """
@@ -33,8 +34,8 @@ _lock = threading.Lock()
 
 
 def install() -> None:
-    """Register every feature's tasks, audit listeners and hook handlers in this process
-    (idempotent)."""
+    """Register every feature's tasks, audit listeners and hook handlers, and connect
+    every subscription to the event it names, in this process (idempotent)."""
     with _lock:
         for feature in FEATURES:
             for task in feature.tasks:
@@ -46,6 +47,13 @@ def install() -> None:
                     audit.listeners.append(listener)
             for plug in feature.plugs:
                 plug.hook.install(plug.handler)
+        events = {event.name: event for feature in FEATURES for event in feature.events}
+        for feature in FEATURES:
+            for sub in feature.subscriptions:
+                if sub.event not in events:
+                    raise LookupError(f"{feature.feature} subscribes to {sub.event!r}, "
+                                      "which no feature's wiring offers")
+                events[sub.event].subscribe(sub.handler)
 
 
 def task_kinds() -> set[str]:

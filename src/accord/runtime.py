@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from accord.config import Settings
 from accord.db import Database, utcnow
-from accord.documents.blobs import BlobStore, LocalBlobStore, load_master_key
+from accord.storage.blobs import BlobStore, LocalBlobStore, load_master_key
 
 
 def derive_key(master: bytes, purpose: str) -> bytes:

@@ -1,10 +1,24 @@
 """What a feature declares to the running instance: its background-task handlers, its
-audit listeners, its periodic sweeps and its handlers of lower features' hooks.
+audit listeners, its periodic sweeps, the hooks it handles for lower features, and the
+events it offers or subscribes to.
 
 Each feature that has any keeps them in its own ``wiring.py`` as one ``Wiring`` value;
 ``accord.registry`` collects every feature's explicitly and installs them, the same way for
 ``accord serve``, ``accord worker`` and every other command. Importing a feature registers
 nothing. This module is infrastructure: it knows no feature, only the shapes.
+
+A lower feature never imports a higher one. Two shapes let it reach up:
+
+- a **hook** asks for something only a higher feature can do and waits for the answer
+  (envelopes asks signing to configure a recipient's factors): the lower feature owns a
+  ``Hook`` and calls it; exactly one higher feature handles it with a ``Plug`` in its
+  wiring; calling a hook nobody installed raises ``HookNotInstalled``.
+- an **event** tells whoever cares that something happened (bulk send's finished batch
+  becomes a webhook event): the lower feature owns an ``Event``, lists it in its wiring
+  and calls ``event.fire(...)``; any number of features list a ``Subscription`` to the
+  event's name in theirs, or none.
+
+``accord.registry.install`` connects both.
 """
 
 from __future__ import annotations
@@ -81,6 +95,41 @@ class Plug(Generic[P, R]):
     handler: Callable[P, R]
 
 
+class Event:
+    """Something that happened in one feature. ``fire`` calls every subscriber in order,
+    with the arguments given (by convention the caller's session first: a subscriber only adds
+    rows to it; if it raises, the caller's change fails with it)."""
+
+    def __init__(self, name: str, doc: str = "") -> None:
+        self.name = name
+        self.doc = doc
+        self._subscribers: list[Callable[..., Any]] = []
+
+    def subscribe(self, handler: Callable[..., Any]) -> None:
+        """Add a subscriber (once; ``accord.registry.install`` calls this)."""
+        if handler not in self._subscribers:
+            self._subscribers.append(handler)
+
+    @property
+    def subscribers(self) -> tuple[Callable[..., Any], ...]:
+        return tuple(self._subscribers)
+
+    def fire(self, *args: Any, **kwargs: Any) -> None:
+        for handler in self.subscribers:
+            handler(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"Event({self.name!r}, {len(self._subscribers)} subscribers)"
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """``handler`` is called whenever the event named ``event`` fires."""
+
+    event: str
+    handler: Callable[..., Any]
+
+
 @dataclass(frozen=True)
 class Wiring:
     feature: str
@@ -88,3 +137,5 @@ class Wiring:
     audit_listeners: tuple[Callable[..., Any], ...] = ()
     sweeps: tuple[Sweep, ...] = field(default=())
     plugs: tuple[Plug[..., Any], ...] = ()
+    events: tuple[Event, ...] = ()
+    subscriptions: tuple[Subscription, ...] = ()

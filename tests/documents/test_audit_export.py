@@ -241,7 +241,7 @@ def test_pdf_of_another_envelope_fails(done: Completed, other_done: Completed,
 
 def test_cli_exit_codes(done: Completed, other_done: Completed, identity: Identity,
                         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("accord.trust.instance_roots", list)  # no instance here
+    monkeypatch.setattr("accord.documents.trust.instance_roots", list)  # no instance here
     # the console's width is fixed when it is made (COLUMNS at import): make it wide here
     monkeypatch.setattr("accord.cli.out", Console(width=300))
     runner = CliRunner()

@@ -9,13 +9,12 @@ exactly one envelope and each recipient one signing request, however often the c
 runs, and with any number of workers.
 
 When no row of the batch is pending any more, the batch is marked finished (once: the
-update is guarded) and ``bulk_batch.finished`` is emitted to webhooks, if that feature
-is there.
+update is guarded) and the ``BATCH_FINISHED`` event fires in that transaction (webhooks
+subscribe to it in their wiring and queue ``bulk_batch.finished``).
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,9 +34,12 @@ from accord.drafting.services import bulk as services_bulk
 from accord.envelopes.services import Actor
 from accord.errors import AccordError
 from accord.runtime import Runtime
+from accord.wiring import Event
 
 log = logging.getLogger("accord.bulk")
 FINISHED_EVENT = "bulk_batch.finished"
+# fired as BATCH_FINISHED.fire(session, org_id, data, now), in the finishing transaction
+BATCH_FINISHED = Event(FINISHED_EVENT, "a bulk send batch finished (every row done or failed)")
 
 
 @dataclass(frozen=True)
@@ -115,14 +117,8 @@ def _one(rt: Runtime, b: _Batch, p: services_bulk.Prepared, shape: domain.Shape,
 
 
 def _emit(s: Session, b: BulkBatch, data: dict[str, Any], now: datetime) -> None:
-    """``webhooks.services.emit`` when the webhooks feature is installed."""
-    try:
-        webhooks = importlib.import_module("accord.webhooks.services")
-    except ImportError:
-        return
-    emit = getattr(webhooks, "emit", None)
-    if emit is not None:
-        emit(s, b.org_id, FINISHED_EVENT, data, now)
+    """Tell whoever subscribed (webhooks) that the batch finished."""
+    BATCH_FINISHED.fire(s, b.org_id, data, now)
 
 
 def finish_if_done(rt: Runtime, batch_id: str) -> bool:

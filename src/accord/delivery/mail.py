@@ -23,8 +23,8 @@ from accord.config import Settings
 from accord.db import utcnow
 from accord.delivery.errors import InvalidEmail, PermanentFailure
 from accord.delivery.models import MailboxMessage
-from accord.documents.blobs import BlobError, BlobStore
 from accord.runtime import Runtime
+from accord.storage.blobs import BlobError, BlobStore
 
 log = logging.getLogger("accord.delivery")
 

@@ -28,8 +28,8 @@ from sqlalchemy.exc import IntegrityError
 from accord.config import Settings
 from accord.delivery.errors import DeliveryError, PermanentFailure
 from accord.delivery.models import SmsMessage
-from accord.documents.blobs import load_master_key
 from accord.runtime import Runtime, derive_key
+from accord.storage.blobs import load_master_key
 
 log = logging.getLogger("accord.delivery")
 

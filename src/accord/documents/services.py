@@ -1,16 +1,18 @@
-"""Sealing identities, the sealed PDF's download and the signed audit export. (The
-completion pipeline that produces the sealed PDF is ``accord.signing.completion``.)"""
+"""Each organisation's sealing identity: creating it, and the sealer and audit-export
+signer built from it. Knows nothing of envelopes (their downloads are
+``accord.envelopes.services.documents``; the completion pipeline that seals is
+``accord.signing.completion``)."""
 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from accord.accounts.services import Principal, org_name
-from accord.audit import services as audit
-from accord.documents.audit_export import DONE_TAGS, EnvelopeFacts, ExportSigner, signed_export
+from accord.accounts.services import org_name
+from accord.documents.audit_export import ExportSigner
 from accord.documents.models import SigningIdentity
 from accord.documents.pki import (
     Identity,
@@ -25,6 +27,20 @@ from accord.runtime import Runtime
 _sealers: dict[tuple[str, str], Sealer] = {}
 _export_signers: dict[tuple[str, str], ExportSigner] = {}
 _lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class SealingIdentity:
+    """An organisation's sealing identity as stored: certificates, and the blob addresses
+    of its (encrypted) keys. A plain value, usable after its transaction ended."""
+
+    org_id: str
+    root_cert_pem: str
+    signing_cert_pem: str
+    tsa_cert_pem: str
+    signing_key_blob: str
+    tsa_key_blob: str
+    source: str
 
 
 def ensure_identity(rt: Runtime, org_id: str) -> None:
@@ -50,27 +66,31 @@ def ensure_identity(rt: Runtime, org_id: str) -> None:
         uow.commit()
 
 
-def _load_identity(rt: Runtime, row: SigningIdentity) -> Identity:
+def _load_identity(rt: Runtime, row: SealingIdentity) -> Identity:
     return Identity(root_cert_pem=row.root_cert_pem, signing_cert_pem=row.signing_cert_pem,
                     signing_key_der=rt.blobs.get(row.signing_key_blob),
                     tsa_cert_pem=row.tsa_cert_pem, tsa_key_der=rt.blobs.get(row.tsa_key_blob),
                     root_key_der=None, source=row.source)
 
 
-def sealing_identity(session: Session, org_id: str) -> SigningIdentity:
-    """The organisation's sealing identity row (409 ``no_identity`` without one)."""
+def sealing_identity(session: Session, org_id: str) -> SealingIdentity:
+    """The organisation's sealing identity (409 ``no_identity`` without one)."""
     row = session.get(SigningIdentity, org_id)
     if row is None:
         raise Conflict("the organisation has no sealing certificate", code="no_identity")
-    return row
+    return SealingIdentity(
+        org_id=row.org_id, root_cert_pem=row.root_cert_pem,
+        signing_cert_pem=row.signing_cert_pem, tsa_cert_pem=row.tsa_cert_pem,
+        signing_key_blob=row.signing_key_blob, tsa_key_blob=row.tsa_key_blob,
+        source=row.source)
 
 
-def sealer_of(rt: Runtime, row: SigningIdentity) -> Sealer:
-    """The Sealer of an identity row, built once per process (keys are loaded once)."""
-    key = (row.org_id, row.signing_key_blob)
+def sealer_of(rt: Runtime, identity: SealingIdentity) -> Sealer:
+    """The Sealer of an identity, built once per process (keys are loaded once)."""
+    key = (identity.org_id, identity.signing_key_blob)
     with _lock:
         if key not in _sealers:
-            _sealers[key] = Sealer(_load_identity(rt, row))
+            _sealers[key] = Sealer(_load_identity(rt, identity))
         return _sealers[key]
 
 
@@ -78,32 +98,6 @@ def trust_roots(rt: Runtime) -> list[str]:
     """Every organisation's root certificate (PEM) known to this instance."""
     with rt.db.uow() as uow:
         return list(uow.session.scalars(select(SigningIdentity.root_cert_pem)))
-
-
-def root_pem(rt: Runtime, principal: Principal) -> str:
-    with rt.db.uow() as uow:
-        row = uow.session.get(SigningIdentity, principal.org_id)
-        if row is None:
-            raise Conflict("the organisation has no sealing certificate", code="no_identity")
-        return row.root_cert_pem
-
-
-def sealed_pdf(rt: Runtime, principal: Principal, envelope_id: str, *,
-               actor: str, ip: str | None, user_agent: str | None) -> bytes:
-    """The completed, sealed PDF; the download is audited."""
-    from accord.accounts.domain import Permission
-    from accord.envelopes import services as envelopes
-
-    principal.require(Permission.ENVELOPE_READ)
-    with rt.db.uow() as uow:
-        env = envelopes.load(uow.session, principal, envelope_id, for_update=True)
-        if env.sealed_blob is None:
-            raise Conflict("the envelope is not completed yet", code="not_completed")
-        data = rt.blobs.get(env.sealed_blob)
-        audit.record(uow.session, env, "document:downloaded", actor=actor, now=rt.now(),
-                     ip=ip, user_agent=user_agent, data={"sha256": env.sealed_sha256})
-        envelopes.commit_or_conflict(uow.session)
-        return data
 
 
 def export_signer_for(rt: Runtime, session: Session, org_id: str) -> ExportSigner:
@@ -117,20 +111,3 @@ def export_signer_for(rt: Runtime, session: Session, org_id: str) -> ExportSigne
             except PkiError as exc:
                 raise Conflict(exc.message, code="seal_bad_identity") from exc
         return _export_signers[key]
-
-
-def audit_trail(rt: Runtime, principal: Principal, envelope_id: str) -> dict[str, object]:
-    """The envelope's audit trail as a signed export (see documents.audit_export)."""
-    from accord.accounts.domain import Permission
-    from accord.envelopes import services as envelopes
-
-    principal.require(Permission.AUDIT_READ)
-    with rt.db.uow() as uow:
-        env = envelopes.load(uow.session, principal, envelope_id)
-        recs = envelopes.recipients_of(uow.session, env.id)
-        facts = EnvelopeFacts(
-            status=env.status,
-            sealed_pdf_sha256=env.sealed_sha256 if env.status == "completed" else None,
-            recipients=tuple((r.id, r.role) for r in recs if r.role in DONE_TAGS))
-        return signed_export(export_signer_for(rt, uow.session, env.org_id), env.id,
-                             audit.events(uow.session, env.id), facts, exported_at=rt.now())

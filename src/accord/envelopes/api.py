@@ -10,11 +10,10 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 
-from accord.documents import services as documents
 from accord.envelopes import lifecycle, services
 from accord.envelopes.domain import EnvelopeStatus, FieldKind, RecipientRole
 from accord.envelopes.placement import FieldRequest
-from accord.envelopes.services import EnvelopeView
+from accord.envelopes.services import EnvelopeView, documents
 from accord.errors import InvalidInput
 from accord.validation import CleanJson, EmailAddress, MultiLine, SingleLine
 from accord.web.deps import (

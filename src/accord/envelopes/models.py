@@ -31,8 +31,6 @@ class Envelope(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     sealed_blob: Mapped[str | None] = mapped_column(String(64), nullable=True)
     sealed_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    audit_head: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    audit_count: Mapped[int] = mapped_column(Integer, default=0)
     # set when the envelope was generated from a published template version
     template_version_id: Mapped[str | None] = mapped_column(
         ForeignKey("template_versions.id"), nullable=True)

@@ -308,3 +308,15 @@ def dashboard(rt: Runtime, principal: Principal) -> Dashboard:
     median = durations[len(durations) // 2] if durations else None
     return Dashboard(by_status, by_sender, recent,
                      round(median, 2) if median is not None else None)
+
+
+def status_of(session: Session, envelope_id: str) -> str | None:
+    """The envelope's status as this transaction sees it, its unflushed changes included
+    (audit listeners call it while the caller's change is pending); None if there is no
+    such envelope (an audit trail of another kind of subject)."""
+    with session.no_autoflush:
+        env = session.get(Envelope, envelope_id)
+    if env is None:
+        env = next((o for o in session.new
+                    if isinstance(o, Envelope) and o.id == envelope_id), None)
+    return None if env is None else env.status

@@ -37,12 +37,11 @@ from sqlalchemy.orm import Session
 
 from accord.accounts.services import org_name
 from accord.audit import services as audit
-from accord.audit.chain import GENESIS, event_hash, export_document
+from accord.audit.chain import event_hash, export_document
 from accord.delivery.handlers import DeadLetter
 from accord.delivery.mail import Attachment, Email
 from accord.delivery.services import enqueue, send_email
 from accord.documents import services as documents
-from accord.documents.blobs import sha256_hex
 from accord.documents.certificate import (
     CompletionSummary,
     DocumentSummary,
@@ -50,7 +49,7 @@ from accord.documents.certificate import (
     assemble,
     certificate_pdf,
 )
-from accord.documents.models import SigningIdentity
+from accord.documents.services import SealingIdentity
 from accord.documents.stamp import Stamp, stamp_pdf
 from accord.envelopes import ceremony
 from accord.envelopes import services as envelopes
@@ -60,6 +59,7 @@ from accord.errors import Conflict
 from accord.runtime import Runtime
 from accord.signing.factors import certificate_line
 from accord.signing.signature import initials_of, render_typed
+from accord.storage.blobs import sha256_hex
 
 COMPLETE = "envelope:complete"
 COMPLETED_TAG = "envelope:completed"
@@ -118,7 +118,7 @@ class _Plan:
     documents: tuple[_Doc, ...]
     recipients: tuple[tuple[RecipientSummary, str | None], ...]  # with the signature blob
     copies: tuple[tuple[str, str], ...]  # (name, email) of everyone, cc included
-    identity: SigningIdentity
+    identity: SealingIdentity
     now: datetime
 
 
@@ -169,13 +169,13 @@ def _read(rt: Runtime, envelope_id: str) -> _Plan | None:
             consent_version=r.consent_version, viewed_at=r.viewed_at,
             completed_at=r.completed_at, signature_png=None), r.signature_blob)
             for r in recs)
-        identity = documents.sealing_identity(s, env.org_id)
-        s.expunge(identity)  # read below, after this transaction
+        identity = documents.sealing_identity(s, env.org_id)  # a value, read below
+        head = audit.head(s, env.id)
         return _Plan(
             envelope_id=env.id, org_id=env.org_id, subject=env.subject,
             organisation=org_name(s, env.org_id), sent_at=env.sent_at,
-            template_lines=_template_lines(env), audit_count=env.audit_count,
-            audit_head=env.audit_head or GENESIS,
+            template_lines=_template_lines(env), audit_count=head.count,
+            audit_head=head.hash,
             events=tuple(audit.events(s, env.id)), documents=docs, recipients=summaries,
             copies=tuple((r.name, r.email) for r in recs), identity=identity, now=rt.now())
 
@@ -255,7 +255,7 @@ def _record(rt: Runtime, plan: _Plan, result: _Sealed) -> None:
         if (env is None or env.status != EnvelopeStatus.COMPLETING.value
                 or env.sealed_blob is not None):
             return  # done already (a concurrent or earlier run), or no longer completing
-        if env.audit_count != plan.audit_count or (env.audit_head or GENESIS) != plan.audit_head:
+        if audit.head(s, env.id) != audit.Head(plan.audit_count, plan.audit_head):
             raise _HeadMoved
         ceremony.sealed(s, env, plan.now, result.sealed_blob)
         event = audit.record(s, env, COMPLETED_TAG, actor=SYSTEM, now=plan.now,

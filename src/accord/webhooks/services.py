@@ -5,7 +5,8 @@ Events are queued in the caller's transaction: ``emit`` adds one ``webhook_messa
 and one outbox row (kind "webhook") per enabled endpoint that wants the event, so an event
 exists exactly when the state change that caused it committed. Envelope and recipient
 events come from the audit log (a listener on ``audit.services.record``); other features
-call ``emit`` themselves (``bulk_batch.finished``, later contract events).
+fire hooks that webhooks subscribe to in their wiring (``bulk_batch.finished``), or call
+``emit`` themselves.
 
 Who may do what: managing endpoints and reading deliveries both need
 ``settings:manage`` (admins). Deliveries show endpoint URLs, receivers' answers and
@@ -24,18 +25,18 @@ from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from accord.accounts.domain import Permission
 from accord.accounts.services import Principal
-from accord.audit.models import AuditEvent
+from accord.audit.services import Recorded, Subject
 from accord.config import Settings
-from accord.delivery.domain import DEAD, PENDING
+from accord.delivery import queries as outbox
+from accord.delivery.domain import PENDING
 from accord.delivery.errors import DeliveryError, InvalidState, NotFound
-from accord.delivery.models import OutboxMessage
 from accord.delivery.services import enqueue
-from accord.envelopes.models import Envelope
+from accord.envelopes.queries import recipients_of, status_of
 from accord.errors import InvalidInput
 from accord.runtime import Runtime, derive_key
 from accord.webhooks.domain import (
@@ -69,7 +70,7 @@ from accord.webhooks.views import (
 KIND = "webhook"
 MAX_ENDPOINTS = 20
 MAX_PAGE = 200
-STATUS_FILTERS = ("pending", "delivered", "dead", "failed")
+STATUS_FILTERS = outbox.STATE_FILTERS
 __all__ = ["AttemptView", "DeliveryError", "EndpointView", "EndpointWithSecret",
            "MessageDetail", "MessageView", "ReplayResult", "create_endpoint",
            "delete_endpoint", "emit", "get_endpoint", "get_message", "list_endpoints",
@@ -249,9 +250,7 @@ def delete_endpoint(rt: Runtime, principal: Principal, endpoint_id: str) -> None
     with rt.db.uow() as uow:
         s = uow.session
         ep = _load(s, principal.org_id, endpoint_id, for_update=True)
-        outbox_ids = select(WebhookMessage.outbox_id).where(
-            WebhookMessage.endpoint_id == ep.id).scalar_subquery()
-        s.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(outbox_ids)))
+        outbox.discard(s, _outbox_ids(ep.id))
         s.execute(delete(WebhookAttempt).where(WebhookAttempt.endpoint_id == ep.id))
         s.execute(delete(WebhookMessage).where(WebhookMessage.endpoint_id == ep.id))
         s.delete(ep)
@@ -306,14 +305,13 @@ def emit(session: Session, org_id: str, event_type: str, data: dict[str, Any],
             for ep in _wanting(session, org_id, event_type)]
 
 
-def _audit_data(session: Session, env: Envelope, event: AuditEvent) -> dict[str, Any]:
-    data: dict[str, Any] = {"envelope_id": env.id, "envelope_status": env.status}
+def _audit_data(session: Session, envelope_id: str, status: str,
+                event: Recorded) -> dict[str, Any]:
+    data: dict[str, Any] = {"envelope_id": envelope_id, "envelope_status": status}
     recipient_id = (event.data or {}).get("recipient_id")
     if recipient_id:
-        from accord.envelopes.services import recipients_of
-
         with session.no_autoflush:
-            recs = {r.id: r for r in recipients_of(session, env.id)}
+            recs = {r.id: r for r in recipients_of(session, envelope_id)}
         rec = recs.get(str(recipient_id))
         data["recipient_id"] = str(recipient_id)
         if rec is not None:
@@ -324,17 +322,27 @@ def _audit_data(session: Session, env: Envelope, event: AuditEvent) -> dict[str,
     return data
 
 
-def on_audit(session: Session, env: Envelope, event: AuditEvent) -> None:
+def on_audit(session: Session, subject: Subject, event: Recorded) -> None:
     """The audit listener: envelope and recipient tags become webhook events."""
     event_type = TAG_EVENTS.get(event.tag)
     if event_type is None:
         return
-    endpoints = _wanting(session, env.org_id, event_type)
+    endpoints = _wanting(session, event.org_id, event_type)
     if not endpoints:
         return
-    body = payload(event_type, _audit_data(session, env, event), event.occurred_at)
+    status = status_of(session, event.subject_id)
+    if status is None:  # not an envelope's trail
+        return
+    body = payload(event_type, _audit_data(session, event.subject_id, status, event),
+                   event.occurred_at)
     for ep in endpoints:
         _queue(session, ep, event_type, body, event.occurred_at)
+
+
+def on_bulk_finished(session: Session, org_id: str, data: dict[str, Any],
+                     now: datetime) -> None:
+    """The subscription to bulk send's finished hook: a ``bulk_batch.finished`` event."""
+    emit(session, org_id, "bulk_batch.finished", data, now)
 
 
 def send_test(rt: Runtime, principal: Principal, endpoint_id: str) -> MessageView:
@@ -356,10 +364,14 @@ def send_test(rt: Runtime, principal: Principal, endpoint_id: str) -> MessageVie
 # -- messages, attempts, replay -----------------------------------------------------------
 
 
-def _messages(org_id: str) -> Any:
-    return (select(WebhookMessage, OutboxMessage)
-            .outerjoin(OutboxMessage, OutboxMessage.id == WebhookMessage.outbox_id)
-            .where(WebhookMessage.org_id == org_id))
+def _outbox_ids(endpoint_id: str) -> Any:
+    return select(WebhookMessage.outbox_id).where(
+        WebhookMessage.endpoint_id == endpoint_id).scalar_subquery()
+
+
+def _views(session: Session, messages: list[WebhookMessage]) -> list[MessageView]:
+    states = outbox.states(session, [m.outbox_id for m in messages])
+    return [message_view(m, states.get(m.outbox_id)) for m in messages]
 
 
 def list_messages(rt: Runtime, principal: Principal, *, endpoint_id: str | None = None,
@@ -371,40 +383,32 @@ def list_messages(rt: Runtime, principal: Principal, *, endpoint_id: str | None 
     if status is not None and status not in STATUS_FILTERS:
         raise InvalidInput(f"status is one of {', '.join(STATUS_FILTERS)}",
                            code="invalid_status")
-    stmt = _messages(principal.org_id)
+    stmt = select(WebhookMessage).where(WebhookMessage.org_id == principal.org_id)
     if endpoint_id is not None:
         stmt = stmt.where(WebhookMessage.endpoint_id == endpoint_id)
-    if status == "failed":
-        stmt = stmt.where(or_(OutboxMessage.status == DEAD,
-                              (OutboxMessage.status == PENDING) & (OutboxMessage.attempts > 0)))
-    elif status is not None:
-        stmt = stmt.where(OutboxMessage.status == status)
+    if status is not None:
+        stmt = stmt.where(WebhookMessage.outbox_id.in_(outbox.ids_in_state(status)))
     stmt = (stmt.order_by(WebhookMessage.created_at.desc(), WebhookMessage.id.desc())
             .limit(max(1, min(limit, MAX_PAGE))).offset(max(0, offset)))
     with rt.db.uow() as uow:
-        return [message_view(m, o) for m, o in uow.session.execute(stmt).all()]
+        return _views(uow.session, list(uow.session.scalars(stmt)))
 
 
 def get_message(rt: Runtime, principal: Principal, message_id: str) -> MessageDetail:
     """One message with its payload and every attempt, oldest first."""
     principal.require(Permission.SETTINGS_MANAGE)
     with rt.db.uow() as uow:
-        found = uow.session.execute(
-            _messages(principal.org_id).where(WebhookMessage.id == message_id)).first()
-        if found is None:
+        msg = uow.session.scalar(select(WebhookMessage).where(
+            WebhookMessage.id == message_id, WebhookMessage.org_id == principal.org_id))
+        if msg is None:
             raise NotFound("no such webhook message in your organisation",
                            code="message_not_found")
-        msg, row = found
+        (view,) = _views(uow.session, [msg])
         attempts = uow.session.scalars(
             select(WebhookAttempt).where(WebhookAttempt.message_id == msg.id)
             .order_by(WebhookAttempt.attempted_at, WebhookAttempt.id))
-        return MessageDetail(message_view(msg, row), dict(msg.payload),
+        return MessageDetail(view, dict(msg.payload),
                              [attempt_view(a) for a in attempts])
-
-
-def _reset(row: OutboxMessage, now: datetime) -> None:
-    row.status, row.attempts, row.next_attempt_at = PENDING, 0, now
-    row.locked_until, row.delivered_at = None, None
 
 
 def replay(rt: Runtime, principal: Principal, message_id: str) -> MessageView:
@@ -423,19 +427,18 @@ def replay(rt: Runtime, principal: Principal, message_id: str) -> MessageView:
         if not ep.enabled:
             raise InvalidState("the endpoint is disabled; enable it first",
                                code="endpoint_disabled")
-        row = s.scalar(select(OutboxMessage).where(OutboxMessage.id == msg.outbox_id)
-                       .with_for_update())
-        if row is None:
-            row = enqueue(s, kind=KIND, payload={"message_id": msg.id}, now=now,
-                          org_id=msg.org_id)
-            msg.outbox_id = row.id
-        elif row.status == PENDING:
+        state = outbox.lock_state(s, msg.outbox_id)
+        if state is None:
+            msg.outbox_id = enqueue(s, kind=KIND, payload={"message_id": msg.id}, now=now,
+                                    org_id=msg.org_id).id
+            s.flush()
+            state = outbox.states(s, [msg.outbox_id])[msg.outbox_id]
+        elif state.status == PENDING:
             raise InvalidState("the message is still being delivered",
                                code="message_pending")
         else:
-            _reset(row, now)
-        s.flush()
-        view = message_view(msg, row)
+            state = outbox.restart(s, msg.outbox_id, now)
+        view = message_view(msg, state)
         uow.commit()
         return view
 
@@ -450,13 +453,7 @@ def replay_failed(rt: Runtime, principal: Principal, endpoint_id: str) -> Replay
         if not ep.enabled:
             raise InvalidState("the endpoint is disabled; enable it first",
                                code="endpoint_disabled")
-        outbox_ids = select(WebhookMessage.outbox_id).where(
-            WebhookMessage.endpoint_id == ep.id).scalar_subquery()
-        result = s.connection().execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id.in_(outbox_ids), OutboxMessage.status == DEAD)
-            .values(status=PENDING, attempts=0, next_attempt_at=now, locked_until=None,
-                    delivered_at=None))
+        replayed = outbox.restart_dead(s, _outbox_ids(ep.id), now)
         uow.commit()
-        return ReplayResult(replayed=int(result.rowcount or 0))
+        return ReplayResult(replayed=replayed)
 

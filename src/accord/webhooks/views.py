@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from accord.delivery.domain import DELIVERED, PENDING
-from accord.delivery.models import OutboxMessage
+from accord.delivery.queries import OutboxState
 from accord.webhooks.models import WebhookAttempt, WebhookEndpoint, WebhookMessage
 
 
@@ -82,7 +82,7 @@ def endpoint_view(ep: WebhookEndpoint) -> EndpointView:
         created_at=ep.created_at, updated_at=ep.updated_at)
 
 
-def message_view(msg: WebhookMessage, row: OutboxMessage | None) -> MessageView:
+def message_view(msg: WebhookMessage, row: OutboxState | None) -> MessageView:
     if row is None:  # the outbox row was cleaned up: it had been delivered
         return MessageView(msg.id, msg.endpoint_id, msg.event_type, DELIVERED, 0, None,
                            None, msg.created_at, None)

@@ -20,11 +20,11 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from accord.accounts.domain import Permission
 from accord.accounts.pages import ConsoleUser
-from accord.documents import services as documents
 from accord.documents.pdf import DocumentError, inspect_pdf
 from accord.envelopes import services
 from accord.envelopes.domain import EnvelopeStatus, FieldKind, RecipientRole
 from accord.envelopes.placement import FieldRequest
+from accord.envelopes.services import documents
 from accord.errors import AccordError, InvalidInput
 from accord.web.deps import Rt, client_ip, user_agent
 from accord.web.templating import render

@@ -193,7 +193,7 @@ def create(rt: Runtime, principal: Principal, *, subject: str, message: str = ""
                        created_by=principal.user_id, team=principal.team, subject=subject,
                        message=message,
                        status=EnvelopeStatus.DRAFT.value, created_at=now,
-                       expires_at=now + timedelta(days=expires_in_days), audit_count=0,
+                       expires_at=now + timedelta(days=expires_in_days),
                        reminder_interval_hours=reminder_interval_hours)
         if template is not None:
             env.template_version_id = template.version_id

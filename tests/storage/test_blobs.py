@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from accord.documents.blobs import BlobError, LocalBlobStore, load_master_key, sha256_hex
+from accord.storage.blobs import BlobError, LocalBlobStore, load_master_key, sha256_hex
 
 
 def test_round_trip_and_content_address(tmp_path: Path) -> None:
