@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
-from accord.accounts.domain import Permission, Role, Scope
-from accord.accounts.services import Principal, admin
+from accord.access import Permission, Principal, Role, Scope
+from accord.accounts.services import admin
 from accord.validation import EmailAddress, SingleLine
 from accord.web.deps import ApiPrincipal, CanManageSettings, CanManageUsers, Rt, requires
 

@@ -8,8 +8,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 
-from accord.accounts.domain import Permission
-from accord.accounts.services import Principal
+from accord.access import Permission, Principal
 from accord.delivery import services
 from accord.delivery.services import OutboxView
 from accord.web.deps import Rt, requires

@@ -8,7 +8,8 @@ import threading
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from accord.accounts.services import Principal, org_name
+from accord.access import Principal
+from accord.accounts.services import org_name
 from accord.audit import services as audit
 from accord.documents.audit_export import DONE_TAGS, EnvelopeFacts, ExportSigner, signed_export
 from accord.documents.models import SigningIdentity
@@ -91,7 +92,7 @@ def root_pem(rt: Runtime, principal: Principal) -> str:
 def sealed_pdf(rt: Runtime, principal: Principal, envelope_id: str, *,
                actor: str, ip: str | None, user_agent: str | None) -> bytes:
     """The completed, sealed PDF; the download is audited."""
-    from accord.accounts.domain import Permission
+    from accord.access import Permission
     from accord.envelopes import services as envelopes
 
     principal.require(Permission.ENVELOPE_READ)
@@ -121,7 +122,7 @@ def export_signer_for(rt: Runtime, session: Session, org_id: str) -> ExportSigne
 
 def audit_trail(rt: Runtime, principal: Principal, envelope_id: str) -> dict[str, object]:
     """The envelope's audit trail as a signed export (see documents.audit_export)."""
-    from accord.accounts.domain import Permission
+    from accord.access import Permission
     from accord.envelopes import services as envelopes
 
     principal.require(Permission.AUDIT_READ)

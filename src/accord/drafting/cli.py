@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Column, Table
 
 if TYPE_CHECKING:
-    from accord.accounts.services import Principal
+    from accord.access import Principal
     from accord.runtime import Runtime
 
 app = typer.Typer(help="Templates and the clause library.", no_args_is_help=True,

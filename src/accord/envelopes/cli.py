@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from accord.accounts.services import Principal
+    from accord.access import Principal
     from accord.envelopes.services import EnvelopeView
     from accord.runtime import Runtime
 

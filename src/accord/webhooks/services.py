@@ -27,8 +27,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from accord.accounts.domain import Permission
-from accord.accounts.services import Principal
+from accord.access import Permission, Principal
 from accord.audit.models import AuditEvent
 from accord.config import Settings
 from accord.delivery.domain import DEAD, PENDING

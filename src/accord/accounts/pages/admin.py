@@ -14,12 +14,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from accord.accounts.domain import Permission, Role, Scope, scopes_for
-from accord.accounts.pages import ConsoleUser
+from accord.access import Permission, Role, Scope, scopes_for
 from accord.accounts.services import API_KEY_PREFIX, admin
 from accord.envelopes import services as envelopes
 from accord.envelopes.domain import EnvelopeStatus
 from accord.errors import AccordError, Conflict, InvalidInput
+from accord.web.console import ConsoleUser
 from accord.web.deps import Rt
 from accord.web.templating import render
 

@@ -12,9 +12,9 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
-from accord.accounts.domain import Permission, Role, key_within, scopes_for
+from accord.access import Permission, Principal, Role, key_within, scopes_for
 from accord.accounts.models import ApiKey, ConsoleSession, Organisation, User
-from accord.accounts.services import Principal, create_api_key, create_user
+from accord.accounts.services import create_api_key, create_user
 from accord.envelopes.lifecycle import rules as lifecycle_rules
 from accord.errors import Forbidden, InvalidInput, NotFound
 from accord.runtime import Runtime

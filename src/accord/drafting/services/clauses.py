@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from accord.accounts.services import Principal
+from accord.access import Principal
 from accord.drafting.domain import (
     Action,
     Issue,

@@ -16,8 +16,7 @@ from sqlalchemy.orm import Mapper, Session
 from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.orm.exc import StaleDataError
 
-from accord.accounts.domain import Permission
-from accord.accounts.services import Principal
+from accord.access import Permission, Principal
 from accord.drafting.domain import (
     Action,
     Issue,

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from accord.accounts.services import Principal
+from accord.access import Principal
 from accord.drafting import variables
 from accord.drafting.domain import (
     Action,
