@@ -26,7 +26,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "accord"
 # Lowest first. Keep equal to the README's line (tests/test_readme.py checks it).
 LAYERS: tuple[str, ...] = (
     "__version__", "errors", "validation", "dotted", "config", "logs", "db", "wiring",
-    "storage", "runtime", "access", "web", "delivery",
+    "storage", "runtime", "access", "web", "terminal", "delivery",
     "accounts", "audit", "documents", "trust", "envelopes", "signing", "drafting", "bulk",
     "webhooks",
     "models", "migrations", "migrate", "registry", "app", "demo", "cli",

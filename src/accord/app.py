@@ -85,6 +85,7 @@ def create_app(rt: Runtime) -> FastAPI:  # noqa: PLR0915 - one import + mount pe
     from accord.drafting.pages import router as drafting_pages
     from accord.envelopes.api import router as envelopes_api
     from accord.envelopes.pages import router as envelopes_pages
+    from accord.envelopes.pages.dashboard import router as dashboard_pages
     from accord.envelopes.pages.lifecycle import router as lifecycle_pages
     from accord.signing.pages import router as signing_pages
     from accord.webhooks.api import router as webhooks_api
@@ -156,6 +157,7 @@ def create_app(rt: Runtime) -> FastAPI:  # noqa: PLR0915 - one import + mount pe
     app.include_router(lifecycle_pages)
     app.include_router(drafting_pages)
     app.include_router(admin_pages)
+    app.include_router(dashboard_pages)
     app.include_router(delivery_pages)
     app.include_router(outbox_api)
     app.include_router(webhooks_api)

@@ -1,8 +1,9 @@
 """The one list of every feature's wiring, and installing it into a process.
 
 ``accord serve`` (``app.create_app``), ``accord worker`` and every other command build the
-same runtime: ``install()`` registers each feature's task handlers with the outbox and its
-audit listeners with the audit log; ``run_sweeps`` runs every feature's periodic sweeps.
+same runtime: ``install()`` registers each feature's task handlers with the outbox, its
+audit listeners with the audit log and its organisation settings with accounts;
+``run_sweeps`` runs every feature's periodic sweeps.
 A new feature adds its ``wiring.WIRING`` to ``FEATURES`` here, and nowhere else. Like
 ``app`` and ``cli``, this module knows every feature; no feature imports it.
 """
@@ -13,6 +14,7 @@ import logging
 import threading
 import time
 
+from accord.accounts.services import admin as accounts_admin
 from accord.accounts.wiring import WIRING as ACCOUNTS
 from accord.audit import services as audit
 from accord.bulk.wiring import WIRING as BULK
@@ -32,7 +34,8 @@ _lock = threading.Lock()
 
 
 def install() -> None:
-    """Register every feature's tasks and audit listeners in this process (idempotent)."""
+    """Register every feature's tasks, audit listeners and organisation settings in this
+    process (idempotent)."""
     with _lock:
         for feature in FEATURES:
             for task in feature.tasks:
@@ -42,6 +45,8 @@ def install() -> None:
             for listener in feature.audit_listeners:
                 if listener not in audit.listeners:
                     audit.listeners.append(listener)
+            for setting in feature.org_settings:
+                accounts_admin.declare_setting(setting)
 
 
 def task_kinds() -> set[str]:

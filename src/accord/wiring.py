@@ -1,5 +1,5 @@
 """What a feature declares to the running instance: its background-task handlers, its
-audit listeners and its periodic sweeps.
+audit listeners, its periodic sweeps and the organisation settings it owns.
 
 Each feature that has any keeps them in its own ``wiring.py`` as one ``Wiring`` value;
 ``accord.registry`` collects every feature's explicitly and installs them, the same way for
@@ -9,7 +9,7 @@ nothing. This module is infrastructure: it knows no feature, only the shapes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,8 +39,21 @@ class Sweep:
 
 
 @dataclass(frozen=True)
+class OrgSetting:
+    """An organisation setting a feature owns. ``accounts`` stores it in the organisation's
+    settings and offers it on the settings API and page under ``key``; the feature says
+    what it means: ``read(settings)`` is the value in force (its default when unset or
+    not valid), ``check(value)`` the value to store (or raises InvalidInput)."""
+
+    key: str
+    read: Callable[[Mapping[str, Any]], Any]
+    check: Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
 class Wiring:
     feature: str
     tasks: tuple[Task, ...] = ()
     audit_listeners: tuple[Callable[..., Any], ...] = ()
     sweeps: tuple[Sweep, ...] = field(default=())
+    org_settings: tuple[OrgSetting, ...] = ()
