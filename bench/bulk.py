@@ -85,7 +85,11 @@ def _admin_sql(sql: str) -> None:
 class Bench:
     def __init__(self, root: Path, db_url: str) -> None:
         from accord.accounts.login import set_mfa_roles
-        from accord.accounts.services import create_api_key, create_organisation, create_user
+        from accord.accounts.services import (
+            create_api_key,
+            create_organisation,
+            create_user,
+        )
         from accord.config import Settings
         from accord.documents.services import ensure_identity
         from accord.drafting import services as drafting

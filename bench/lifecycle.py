@@ -24,11 +24,10 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from accord.accounts.services import create_organisation, create_user
+from accord.accounts.services import create_organisation, create_user, principal_for_email
 from accord.audit.models import AuditEvent
 from accord.config import Settings
 from accord.db import Database
-from accord.drafting.services.common import principal_for_email
 from accord.envelopes import lifecycle, services
 from accord.migrate import upgrade
 from accord.runtime import build_runtime

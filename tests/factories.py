@@ -11,8 +11,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from accord.access import Principal
 from accord.accounts.services import (
-    Principal,
     authenticate_api_key,
     create_api_key,
     create_organisation,

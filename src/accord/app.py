@@ -76,6 +76,7 @@ def create_app(rt: Runtime) -> FastAPI:  # noqa: PLR0915 - one import + mount pe
     from accord.accounts.api import router as accounts_api
     from accord.accounts.pages import router as accounts_pages
     from accord.accounts.pages.admin import router as admin_pages
+    from accord.accounts.services import Authenticator
     from accord.bulk.api import router as bulk_api
     from accord.bulk.pages import router as bulk_pages
     from accord.delivery.api import router as outbox_api
@@ -84,6 +85,7 @@ def create_app(rt: Runtime) -> FastAPI:  # noqa: PLR0915 - one import + mount pe
     from accord.drafting.pages import router as drafting_pages
     from accord.envelopes.api import router as envelopes_api
     from accord.envelopes.pages import router as envelopes_pages
+    from accord.envelopes.pages.dashboard import router as dashboard_pages
     from accord.envelopes.pages.lifecycle import router as lifecycle_pages
     from accord.signing.pages import router as signing_pages
     from accord.webhooks.api import router as webhooks_api
@@ -103,6 +105,8 @@ def create_app(rt: Runtime) -> FastAPI:  # noqa: PLR0915 - one import + mount pe
     app = FastAPI(title="Accord", version=__version__, description=DESCRIPTION,
                   lifespan=lifespan, docs_url="/docs", openapi_url="/openapi.json")
     app.state.rt = rt
+    # who an API key or a console session is: accounts' tables, behind web.deps' protocol
+    app.state.authenticator = Authenticator()
     install_openapi(app)
     app.add_middleware(RefuseControlCharacters)  # a NUL or CR/LF in a path or query: 422
     app.add_middleware(Idempotency, runtime=lambda: rt)  # inside the rate limit
@@ -153,6 +157,7 @@ def create_app(rt: Runtime) -> FastAPI:  # noqa: PLR0915 - one import + mount pe
     app.include_router(lifecycle_pages)
     app.include_router(drafting_pages)
     app.include_router(admin_pages)
+    app.include_router(dashboard_pages)
     app.include_router(delivery_pages)
     app.include_router(outbox_api)
     app.include_router(webhooks_api)

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
+from accord import terminal
 from accord.bulk.cli import bulk_send  # typer and rich only, at import
 from accord.delivery.cli import app as outbox_app  # typer and rich only
 from accord.drafting.cli import app as templates_app  # typer and rich only, at import
@@ -28,11 +28,9 @@ app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(envelopes_app, name="envelopes")
 if TYPE_CHECKING:
+    from accord.access import Principal
     from accord.accounts.services import DemoCredentials
     from accord.runtime import Runtime
-
-out = Console()
-err = Console(stderr=True)
 
 
 def _runtime() -> Runtime:
@@ -43,6 +41,25 @@ def _runtime() -> Runtime:
 
     registry.install()
     return build_runtime(get_settings())
+
+
+def _user(rt: Runtime, email: str) -> Principal:
+    from accord.accounts.services import principal_for_email
+
+    return principal_for_email(rt, email)
+
+
+def _api_key(rt: Runtime, key: str) -> Principal:
+    from accord.accounts.services import authenticate_api_key
+
+    return authenticate_api_key(rt, key)
+
+
+@app.callback()
+def _setup() -> None:
+    # before any command runs: how every feature's commands build the runtime and resolve
+    # `--as` / `--api-key` (accord.terminal); `_runtime` is read now, so tests may patch it
+    terminal.install(terminal.Terminal(runtime=_runtime, user=_user, api_key=_api_key))
 
 
 def prepare(rt: Runtime) -> DemoCredentials | None:
@@ -77,17 +94,17 @@ def serve(host: Annotated[str | None, typer.Option(help="Bind address (ACCORD_HO
     creds = prepare(rt)
     h, p = host or rt.settings.host, port or rt.settings.port
     url = f"http://{h}:{p}"
-    out.print(f"[bold]Accord[/bold] on {rt.settings.sqlalchemy_url.split('://')[0]} — "
-              f"data in {rt.settings.data_dir.resolve()}")
-    out.print(f"Console: {url}/console   API docs: {url}/docs")
+    terminal.out.print(f"[bold]Accord[/bold] on {rt.settings.sqlalchemy_url.split('://')[0]} — "
+                       f"data in {rt.settings.data_dir.resolve()}")
+    terminal.out.print(f"Console: {url}/console   API docs: {url}/docs")
     if creds:
         cred_file = rt.settings.data_dir / "demo-credentials.txt"
         cred_file.write_text(f"email: {creds.email}\npassword: {creds.password}\n"
                              f"api key: {creds.api_key}\n")
         cred_file.chmod(0o600)
-        out.print(f"Demo organisation seeded. Log in as [bold]{creds.email}[/bold] with "
-                  f"password [bold]{creds.password}[/bold]")
-        out.print(f"API key (shown once, also in {cred_file}): {creds.api_key}")
+        terminal.out.print(f"Demo organisation seeded. Log in as [bold]{creds.email}[/bold] with "
+                           f"password [bold]{creds.password}[/bold]")
+        terminal.out.print(f"API key (shown once, also in {cred_file}): {creds.api_key}")
     config = uvicorn.Config(create_app(rt), host=h, port=p, log_level="info")
     server = uvicorn.Server(config)
     config.load()  # configures uvicorn's loggers; add the token filter after that
@@ -113,8 +130,8 @@ def worker(once: Annotated[bool, typer.Option(help="Deliver what is due, then ex
     upgrade(rt.db.engine)
     if once:
         for name, swept in sweep_once(rt).items():
-            out.print(f"{name} sweep: {swept}")
-        out.print(f"delivered {drain(rt)} message(s)")
+            terminal.out.print(f"{name} sweep: {swept}")
+        terminal.out.print(f"delivered {drain(rt)} message(s)")
         return
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -122,7 +139,7 @@ def worker(once: Annotated[bool, typer.Option(help="Deliver what is due, then ex
     sweeper = threading.Thread(target=run_sweeps, args=(rt, stop), daemon=True,
                                name="accord-lifecycle")
     sweeper.start()
-    out.print("worker running; Ctrl-C to stop")
+    terminal.out.print("worker running; Ctrl-C to stop")
     Worker(rt, lease_s=rt.settings.worker_lease_s).run_forever(stop)
     sweeper.join(timeout=10)
 
@@ -134,7 +151,7 @@ def db_upgrade() -> None:
 
     rt = _runtime()
     upgrade(rt.db.engine)
-    out.print(f"database at revision {current(rt.db.engine)}")
+    terminal.out.print(f"database at revision {current(rt.db.engine)}")
 
 
 @db_app.command("current")
@@ -142,7 +159,7 @@ def db_current() -> None:
     """Print the database's migration revision."""
     from accord.migrate import current
 
-    out.print(current(_runtime().db.engine) or "empty (run `accord db upgrade`)")
+    terminal.out.print(current(_runtime().db.engine) or "empty (run `accord db upgrade`)")
 
 
 @users_app.command("create")
@@ -163,21 +180,21 @@ def users_create(email: str, name: str,
     with rt.db.uow() as uow:
         org_id = uow.session.scalar(select(Organisation.id).where(Organisation.slug == org))
     if org_id is None:
-        err.print(f"no organisation with slug {org!r}")
+        terminal.err.print(f"no organisation with slug {org!r}")
         raise typer.Exit(2)
     try:  # before asking for the password
         email = require_email(email)
         check_fields(name=(name, False))
     except AccordError as exc:
-        err.print(f"error ({exc.code}): {exc.message}")
+        terminal.err.print(f"error ({exc.code}): {exc.message}")
         raise typer.Exit(2) from exc
     password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
         create_user(rt, org_id, email=email, name=name, role=role, password=password)
     except AccordError as exc:
-        err.print(f"error ({exc.code}): {exc.message}")
+        terminal.err.print(f"error ({exc.code}): {exc.message}")
         raise typer.Exit(2) from exc
-    out.print(f"created {role} {email}")
+    terminal.out.print(f"created {role} {email}")
 
 
 @users_app.command("api-key")
@@ -190,9 +207,9 @@ def users_api_key(email: str, name: Annotated[str, typer.Option()] = "cli") -> N
     try:
         _id, key = create_api_key(rt, user_id_by_email(rt, email), name)
     except AccordError as exc:
-        err.print(f"error ({exc.code}): {exc.message}")
+        terminal.err.print(f"error ({exc.code}): {exc.message}")
         raise typer.Exit(2) from exc
-    out.print(key)
+    terminal.out.print(key)
 
 
 @users_app.command("set-password")
@@ -206,9 +223,9 @@ def users_set_password(email: str) -> None:
     try:
         set_password(rt, email, password)
     except AccordError as exc:
-        err.print(f"error ({exc.code}): {exc.message}")
+        terminal.err.print(f"error ({exc.code}): {exc.message}")
         raise typer.Exit(2) from exc
-    out.print("password changed")
+    terminal.out.print("password changed")
 
 
 @app.command()
@@ -221,12 +238,12 @@ def demo(out_dir: Annotated[Path, typer.Option("--out", help="Where to write the
     from accord.errors import AccordError
 
     try:
-        pdf_path, audit_path = run_demo(out_dir, console=out)
+        pdf_path, audit_path = run_demo(_runtime(), out_dir, console=terminal.out, prepare=prepare)
     except AccordError as exc:
-        err.print(f"demo failed ({exc.code}): {exc.message}")
+        terminal.err.print(f"demo failed ({exc.code}): {exc.message}")
         raise typer.Exit(1) from exc
-    out.print(str(pdf_path))
-    out.print(str(audit_path))
+    terminal.out.print(str(pdf_path))
+    terminal.out.print(str(audit_path))
 
 
 @app.command()
@@ -260,28 +277,28 @@ def verify(file: Annotated[Path, typer.Argument(help="A sealed PDF, or a signed 
 
     is_json = file.suffix.lower() == ".json"
     if pdf is not None and not is_json:
-        err.print("--pdf goes with an audit-trail export (.json), not with a PDF")
+        terminal.err.print("--pdf goes with an audit-trail export (.json), not with a PDF")
         raise typer.Exit(2)
     try:
         data = file.read_bytes()
         pdf_data = pdf.read_bytes() if pdf is not None else None
         roots = instance_roots() + [p.read_text() for p in trust or []]
     except OSError as exc:
-        err.print(f"cannot read {exc.filename}: {exc.strerror}")
+        terminal.err.print(f"cannot read {exc.filename}: {exc.strerror}")
         raise typer.Exit(2) from exc
     report = (verify_audit_json(data, roots, pdf=pdf_data) if is_json
               else verify_pdf(data, roots))
     if as_json:
-        out.print_json(json.dumps({"ok": report.ok, "envelope_id": report.envelope_id,
-                                   "checks": [c.__dict__ for c in report.checks]}))
+        terminal.out.print_json(json.dumps({"ok": report.ok, "envelope_id": report.envelope_id,
+                                            "checks": [c.__dict__ for c in report.checks]}))
     else:
-        out.print(f"[bold]{file}[/bold]" + (f" — envelope {report.envelope_id}"
-                                             if report.envelope_id else ""))
+        terminal.out.print(f"[bold]{file}[/bold]" + (f" — envelope {report.envelope_id}"
+                                                      if report.envelope_id else ""))
         for c in report.checks:
             mark = "[green]PASS[/green]" if c.ok else "[red]FAIL[/red]"
-            out.print(f"  {mark} {c.name}: {c.detail}", highlight=False)
-        out.print("[bold green]VALID[/bold green]" if report.ok
-                  else "[bold red]NOT VALID[/bold red]")
+            terminal.out.print(f"  {mark} {c.name}: {c.detail}", highlight=False)
+        terminal.out.print("[bold green]VALID[/bold green]" if report.ok
+                           else "[bold red]NOT VALID[/bold red]")
     raise typer.Exit(0 if report.ok else 1)
 
 

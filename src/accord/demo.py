@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi.testclient import TestClient
 from rich.console import Console
 
 from accord.errors import AccordError
+
+if TYPE_CHECKING:
+    from accord.runtime import Runtime
 
 DEMO_TEMPLATE = "support-services-agreement"
 
@@ -77,7 +81,10 @@ def _link_for(rt: Any, org_id: str, email: str) -> str:
     raise AccordError(f"no signing request in the mailbox for {email}", code="demo_failed")
 
 
-def run_demo(out_dir: Path, *, console: Console) -> tuple[Path, Path]:
+def run_demo(rt: Runtime, out_dir: Path, *, console: Console,
+             prepare: Callable[[Runtime], object]) -> tuple[Path, Path]:
+    """The demo on ``rt`` (the `accord demo` command's runtime); ``prepare`` migrates and
+    seeds it (``accord.cli.prepare``)."""
     from accord.accounts.services import (
         DEMO_EMAIL,
         create_api_key,
@@ -85,11 +92,9 @@ def run_demo(out_dir: Path, *, console: Console) -> tuple[Path, Path]:
         user_id_by_email,
     )
     from accord.app import create_app
-    from accord.cli import _runtime, prepare
     from accord.delivery.worker import drain
     from accord.drafting.services import seed_examples
 
-    rt = _runtime()
     rt.settings = rt.settings.model_copy(update={"run_worker": False, "seed_demo": True})
     with console.status("preparing the embedded instance…"):
         prepare(rt)

@@ -2,9 +2,9 @@
 
 ``accord serve`` (``app.create_app``), ``accord worker`` and every other command build the
 same runtime: ``install()`` registers each feature's task handlers with the outbox, its
-audit listeners with the audit log, its handlers of lower features' hooks, and its
-subscriptions to the events other features offer; ``run_sweeps`` runs every feature's
-periodic sweeps.
+audit listeners with the audit log, its organisation settings with accounts, its handlers
+of lower features' hooks, and its subscriptions to the events other features offer;
+``run_sweeps`` runs every feature's periodic sweeps.
 A new feature adds its ``wiring.WIRING`` to ``FEATURES`` here, and nowhere else. Like
 ``app`` and ``cli``, this module knows every feature; no feature imports it.
 """
@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 
+from accord.accounts.services import admin as accounts_admin
 from accord.accounts.wiring import WIRING as ACCOUNTS
 from accord.audit import services as audit
 from accord.bulk.wiring import WIRING as BULK
@@ -34,8 +35,9 @@ _lock = threading.Lock()
 
 
 def install() -> None:
-    """Register every feature's tasks, audit listeners and hook handlers, and connect
-    every subscription to the event it names, in this process (idempotent)."""
+    """Register every feature's tasks, audit listeners, organisation settings and hook
+    handlers, and connect every subscription to the event it names, in this process
+    (idempotent)."""
     with _lock:
         for feature in FEATURES:
             for task in feature.tasks:
@@ -45,6 +47,8 @@ def install() -> None:
             for listener in feature.audit_listeners:
                 if listener not in audit.listeners:
                     audit.listeners.append(listener)
+            for setting in feature.org_settings:
+                accounts_admin.declare_setting(setting)
             for plug in feature.plugs:
                 plug.hook.install(plug.handler)
         events = {event.name: event for feature in FEATURES for event in feature.events}

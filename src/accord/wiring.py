@@ -1,6 +1,6 @@
 """What a feature declares to the running instance: its background-task handlers, its
-audit listeners, its periodic sweeps, the hooks it handles for lower features, and the
-events it offers or subscribes to.
+audit listeners, its periodic sweeps, the organisation settings it owns, the hooks it
+handles for lower features, and the events it offers or subscribes to.
 
 Each feature that has any keeps them in its own ``wiring.py`` as one ``Wiring`` value;
 ``accord.registry`` collects every feature's explicitly and installs them, the same way for
@@ -23,7 +23,7 @@ A lower feature never imports a higher one. Two shapes let it reach up:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, ParamSpec, TypeVar
 
@@ -131,6 +131,18 @@ class Subscription:
 
 
 @dataclass(frozen=True)
+class OrgSetting:
+    """An organisation setting a feature owns. ``accounts`` stores it in the organisation's
+    settings and offers it on the settings API and page under ``key``; the feature says
+    what it means: ``read(settings)`` is the value in force (its default when unset or
+    not valid), ``check(value)`` the value to store (or raises InvalidInput)."""
+
+    key: str
+    read: Callable[[Mapping[str, Any]], Any]
+    check: Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
 class Wiring:
     feature: str
     tasks: tuple[Task, ...] = ()
@@ -139,3 +151,4 @@ class Wiring:
     plugs: tuple[Plug[..., Any], ...] = ()
     events: tuple[Event, ...] = ()
     subscriptions: tuple[Subscription, ...] = ()
+    org_settings: tuple[OrgSetting, ...] = ()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from accord.access import Permission, Principal, allowed
 from accord.accounts import login as login_service
 from accord.accounts import services
-from accord.accounts.domain import Permission, allowed
 from accord.accounts.models import ApiKey, User
 from accord.errors import Conflict, Forbidden, InvalidInput, Unauthorized
 from accord.runtime import Runtime
@@ -83,6 +83,6 @@ def test_compliance_reads_but_cannot_send() -> None:
     assert allowed("compliance", Permission.AUDIT_READ)
     assert not allowed("compliance", Permission.ENVELOPE_SEND)
     assert not allowed("nonsense", Permission.ENVELOPE_READ)
-    p = services.Principal("o", "u", "compliance", "c@example.com", "C")
+    p = Principal("o", "u", "compliance", "c@example.com", "C")
     with pytest.raises(Forbidden):
         p.require(Permission.ENVELOPE_SEND)

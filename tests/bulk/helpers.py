@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from accord.accounts.services import Principal
+from accord.access import Principal
 from accord.drafting import services as drafting
 from accord.runtime import Runtime
 

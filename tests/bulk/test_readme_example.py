@@ -6,10 +6,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from accord.accounts.services import DEMO_EMAIL, seed_demo, user_id_by_email
+from accord.accounts.services import DEMO_EMAIL, principal_for_email, seed_demo, user_id_by_email
 from accord.bulk import services
 from accord.drafting.services import seed_examples
-from accord.drafting.services.common import principal_for_email
 from accord.runtime import Runtime
 
 README = (Path(__file__).parents[2] / "README.md").read_text()

@@ -95,7 +95,7 @@ def test_cli_lists_and_replays_as_an_admin(
     a, b, a_dead, b_dead = two_orgs
     monkeypatch.setattr("accord.cli._runtime", lambda: rt)
     # the console's width is fixed when it is made (COLUMNS at import): make it wide here
-    monkeypatch.setattr("accord.delivery.cli.out", Console(width=250))
+    monkeypatch.setattr("accord.terminal.out", Console(width=250))
     runner = CliRunner()
     env = {"COLUMNS": "250"}
     r = runner.invoke(cli_app, ["outbox", "list", "--dead", "--as", a.email], env=env)

@@ -243,7 +243,7 @@ def test_cli_exit_codes(done: Completed, other_done: Completed, identity: Identi
                         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("accord.documents.trust.instance_roots", list)  # no instance here
     # the console's width is fixed when it is made (COLUMNS at import): make it wide here
-    monkeypatch.setattr("accord.cli.out", Console(width=300))
+    monkeypatch.setattr("accord.terminal.out", Console(width=300))
     runner = CliRunner()
     root, export, pdf, other = (tmp_path / n for n in ("root.pem", "x.audit.json", "x.pdf",
                                                        "other.pdf"))

@@ -113,7 +113,7 @@ def test_published_versions_are_immutable() -> None:
 
 
 def test_the_rule_agrees_with_the_permission_matrix() -> None:
-    from accord.accounts.domain import MATRIX, Role
+    from accord.access import MATRIX, Role
     from accord.drafting.services.common import PERMISSION_OF
 
     for role in Role:

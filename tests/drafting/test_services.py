@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pypdf import PdfReader
 
-from accord.accounts.services import Principal
+from accord.access import Principal
 from accord.drafting import services
 from accord.drafting.models import ClauseVersion, TemplateVersion
 from accord.errors import AccordError, Conflict, Forbidden, InvalidInput, NotFound

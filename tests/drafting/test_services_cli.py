@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,17 +14,18 @@ from accord.accounts.models import Organisation
 from accord.drafting.cli import app, parse_recipient
 from accord.envelopes import services as envelopes
 from accord.runtime import Runtime
+from tests.clirunner import installed
 from tests.factories import member
 
 SSA = "support-services-agreement"
 
 
 @pytest.fixture
-def runner(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setattr("accord.cli._runtime", lambda: rt)
-    monkeypatch.setattr("accord.drafting.cli.out", Console(width=200))
-    monkeypatch.setattr("accord.drafting.cli.err", Console(width=200, stderr=True))
-    return CliRunner()
+def runner(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
+    monkeypatch.setattr("accord.terminal.out", Console(width=200))
+    monkeypatch.setattr("accord.terminal.err", Console(width=200, stderr=True))
+    with installed(rt):
+        yield CliRunner()
 
 
 def test_parse_recipient() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from rich.console import Console
 from typer.testing import CliRunner
@@ -10,15 +12,17 @@ from accord.cli import app as accord_app
 from accord.envelopes import services
 from accord.envelopes.cli import app
 from accord.runtime import Runtime
+from tests.clirunner import installed
 from tests.factories import Member, audit_tags, member, sent_envelope
 
 
 @pytest.fixture
-def runner(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+def runner(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
     monkeypatch.setattr("accord.cli._runtime", lambda: rt)
-    monkeypatch.setattr("accord.envelopes.cli.out", Console(width=250))
-    monkeypatch.setattr("accord.envelopes.cli.err", Console(width=250, stderr=True))
-    return CliRunner()
+    monkeypatch.setattr("accord.terminal.out", Console(width=250))
+    monkeypatch.setattr("accord.terminal.err", Console(width=250, stderr=True))
+    with installed(rt):
+        yield CliRunner()
 
 
 def _sent(rt: Runtime, m: Member) -> services.EnvelopeView:
@@ -88,7 +92,7 @@ def test_worker_once_runs_the_sweep(rt: Runtime, runner: CliRunner,
                                     monkeypatch: pytest.MonkeyPatch) -> None:
     from accord.delivery.services import list_mailbox
 
-    monkeypatch.setattr("accord.cli.out", Console(width=250))
+    monkeypatch.setattr("accord.terminal.out", Console(width=250))
     m = member(rt)
     env = _sent(rt, m)
     rt.clock.advance(hours=48)  # type: ignore[attr-defined]

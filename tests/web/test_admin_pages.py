@@ -12,7 +12,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from accord.accounts.domain import scopes_for
+from accord.access import scopes_for
 from accord.accounts.models import Organisation
 from accord.accounts.pages.admin import router
 from accord.accounts.services import admin

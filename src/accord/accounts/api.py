@@ -7,15 +7,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
-from accord.accounts.domain import Permission, Role, Scope
-from accord.accounts.services import Principal, admin
+from accord.access import Permission, Principal, Role, Scope
+from accord.accounts.services import admin
 from accord.validation import EmailAddress, SingleLine
 from accord.web.deps import ApiPrincipal, CanManageSettings, CanManageUsers, Rt, requires
+from accord.web.openapi import error_responses
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"description": "Error: `{\"error\": {\"code\", \"message\", \"details\"}}`"}
-    for code in (401, 403, 404, 409, 422, 429)}
+ERRORS = error_responses(401, 403, 404, 409, 422, 429)
 KEY_ERRORS: dict[int | str, dict[str, Any]] = {**ERRORS, 403: {"description": (
     "Error: `scope_missing` (the calling key lacks the `api-keys:manage` scope) or "
     "`scope_not_allowed` (the key asked for, or the key to revoke, is broader than the "

@@ -244,7 +244,7 @@ def confirm_enrolment(rt: Runtime, token: str, code: str) -> list[str]:
 
 
 def set_mfa_roles(rt: Runtime, org_id: str, roles: list[str]) -> None:
-    from accord.accounts.domain import Role
+    from accord.access import Role
 
     if any(r not in {x.value for x in Role} for r in roles):
         raise InvalidInput("unknown role", code="invalid_role")

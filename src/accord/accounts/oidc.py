@@ -27,9 +27,10 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from sqlalchemy import select
 
+from accord.access import Principal
 from accord.accounts.login import start_session
 from accord.accounts.models import Organisation, User
-from accord.accounts.services import ConsoleLogin, Principal
+from accord.accounts.services import ConsoleLogin
 from accord.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from accord.runtime import Runtime, derive_key
 

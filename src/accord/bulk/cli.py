@@ -17,12 +17,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-out = Console()
-err = Console(stderr=True)
+from accord import terminal
 
 Fetch = Callable[[], dict[str, Any]]
 
@@ -40,9 +38,9 @@ def _print_problems(problems: list[dict[str, Any]], limit: int = 50) -> None:
     for p in problems[:limit]:
         table.add_row(str(p.get("row") or ""), str(p.get("column") or ""),
                       str(p.get("code")), str(p.get("message")))
-    out.print(table)
+    terminal.out.print(table)
     if len(problems) > limit:
-        out.print(f"… and {len(problems) - limit} more")
+        terminal.out.print(f"… and {len(problems) - limit} more")
 
 
 # -- the two ways in: this instance's database, or the REST API ---------------------------
@@ -50,13 +48,12 @@ def _print_problems(problems: list[dict[str, Any]], limit: int = 50) -> None:
 
 class _Local:
     def __init__(self, email: str) -> None:
-        from accord.cli import _runtime
-        from accord.drafting.services.common import principal_for_email
         from accord.errors import AccordError
 
-        self.rt = _runtime()
+        setup = terminal.setup()
+        self.rt = setup.runtime()
         try:
-            self.principal = principal_for_email(self.rt, email)
+            self.principal = setup.user(self.rt, email)
         except AccordError as exc:
             raise Refused(exc.code, exc.message) from exc
 
@@ -130,7 +127,7 @@ def follow(fetch: Fetch, *, interval: float = 0.5, timeout: float = 3600) -> dic
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn())
     deadline = time.monotonic() + timeout
-    with Progress(*columns, console=out, transient=False) as bar:
+    with Progress(*columns, console=terminal.out, transient=False) as bar:
         task = bar.add_task("sending", total=valid, failed=0)
         while True:
             bar.update(task, completed=batch["done_rows"] + batch["failed_rows"],
@@ -173,10 +170,10 @@ def bulk_send(
         data = file.read_bytes()
         columns = json.loads(mapping) if mapping else {}
     except OSError as exc:
-        err.print(f"cannot read {file}: {exc.strerror}")
+        terminal.err.print(f"cannot read {file}: {exc.strerror}")
         raise typer.Exit(2) from exc
     except ValueError as exc:
-        err.print("--mapping is not JSON")
+        terminal.err.print("--mapping is not JSON")
         raise typer.Exit(2) from exc
     body: dict[str, Any] = {"template_key": template, "version": version,
                             "file_name": file.name, "mapping": columns, "subject": subject,
@@ -184,31 +181,31 @@ def bulk_send(
     try:
         if url:
             if not api_key:
-                err.print("--url needs an API key (--api-key or ACCORD_API_KEY)")
+                terminal.err.print("--url needs an API key (--api-key or ACCORD_API_KEY)")
                 raise typer.Exit(2)
             way: _Local | _Remote = _Remote(url, api_key)
         elif as_user:
             way = _Local(as_user)
         else:
-            err.print("say who sends: --as EMAIL (this instance) or --url and --api-key")
+            terminal.err.print("say who sends: --as EMAIL (this instance) or --url and --api-key")
             raise typer.Exit(2)
         if dry_run:
             report = way.dry_run(body, data)
-            out.print(f"{report['template']}: {report['total_rows']} rows, "
-                      f"{report['valid_rows']} can be sent, {report['invalid_rows']} have "
-                      "problems. Nothing was sent.")
+            terminal.out.print(f"{report['template']}: {report['total_rows']} rows, "
+                               f"{report['valid_rows']} can be sent, {report['invalid_rows']} have "
+                               "problems. Nothing was sent.")
             _print_problems(report["problems"])
             raise typer.Exit(1 if report["invalid_rows"] else 0)
         batch = way.submit(body, data, idempotency_key)
-        out.print(f"batch {batch['id']}: {batch['total_rows'] - batch['invalid_rows']} "
-                  f"envelopes queued, {batch['invalid_rows']} invalid rows")
+        terminal.out.print(f"batch {batch['id']}: {batch['total_rows'] - batch['invalid_rows']} "
+                           f"envelopes queued, {batch['invalid_rows']} invalid rows")
         if wait:
             batch = follow(lambda: way.get(batch["id"]))
-        out.print(f"{batch['done_rows']} sent, {batch['failed_rows']} failed, "
-                  f"{batch['invalid_rows']} invalid ({batch['status']}); results: "
-                  f"/api/v1/bulk-batches/{batch['id']}/results.csv")
+        terminal.out.print(f"{batch['done_rows']} sent, {batch['failed_rows']} failed, "
+                           f"{batch['invalid_rows']} invalid ({batch['status']}); results: "
+                           f"/api/v1/bulk-batches/{batch['id']}/results.csv")
     except Refused as exc:
-        err.print(f"error ({exc.code}): {exc.message}", highlight=False)
+        terminal.err.print(f"error ({exc.code}): {exc.message}", highlight=False)
         if isinstance(exc.details, list):
             _print_problems([d for d in exc.details if isinstance(d, dict)])
         raise typer.Exit(2) from exc

@@ -14,12 +14,12 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData, UploadFile
 
-from accord.accounts.domain import Permission
-from accord.accounts.pages import Console, ConsoleUser
+from accord.access import Permission
 from accord.bulk import services
 from accord.drafting import services as drafting
 from accord.errors import AccordError, InvalidInput
 from accord.runtime import Runtime
+from accord.web.console import Console, ConsoleUser
 from accord.web.deps import Rt
 from accord.web.limits import bulk_bytes
 from accord.web.templating import render

@@ -22,8 +22,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from accord.accounts.domain import Permission, Role
-from accord.accounts.services import Principal
+from accord.access import Permission, Principal, Role
 from accord.bulk import domain
 from accord.bulk.domain import CsvError, Problem, Shape
 from accord.bulk.models import BulkBatch, BulkRow

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
-from accord.accounts.services import Principal
+from accord.access import Principal
 from accord.bulk import domain
 from accord.bulk.models import BulkBatch, BulkRow
 from accord.bulk.services import DONE, FAILED, FINISHED, PENDING, counts

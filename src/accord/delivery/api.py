@@ -4,21 +4,19 @@ Thin: parse, call one service of ``accord.delivery.services``, return its view."
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 
-from accord.accounts.domain import Permission
-from accord.accounts.services import Principal
+from accord.access import Permission, Principal
 from accord.delivery import services
 from accord.delivery.services import OutboxView
 from accord.web.deps import Rt, requires
+from accord.web.openapi import error_responses
 
 router = APIRouter(prefix="/api/v1/outbox", tags=["outbox"])
 CanManageOutbox = Annotated[Principal, Depends(requires(Permission.OUTBOX_MANAGE))]
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"description": "Error: `{\"error\": {\"code\", \"message\", \"details\"}}`"}
-    for code in (401, 403, 404, 409, 422, 429)}
+ERRORS = error_responses(401, 403, 404, 409, 422, 429)
 
 # -- the outbox (emails, webhooks, background work) ---------------------------------------
 

@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from accord.drafting.cli import AsUser, _context, _guard, out
+from accord import terminal
+from accord.terminal import AsUser, guard
 
 app = typer.Typer(help="The outbox: emails, webhooks and background work waiting, delivered "
                   "or dead; replay a dead message.", no_args_is_help=True,
@@ -29,9 +30,9 @@ def list_cmd(as_user: AsUser,
     failed first)."""
     from accord.delivery import services
 
-    rt, p = _context(as_user)
-    rows = _guard(lambda: services.list_outbox(rt, p, status="dead" if dead else None,
-                                               limit=limit))
+    rt, p = terminal.acting_as(as_user)
+    rows = guard(lambda: services.list_outbox(rt, p, status="dead" if dead else None,
+                                              limit=limit))
     table = Table()
     table.add_column("id", no_wrap=True, min_width=36)  # whole, to copy into `replay`
     for name in ("kind", "to", "status", "attempts", "created", "last attempt / due",
@@ -40,9 +41,9 @@ def list_cmd(as_user: AsUser,
     for m in rows:
         table.add_row(m.id, m.kind, m.to or "-", m.status, str(m.attempts),
                       _time(m.created_at), _time(m.next_attempt_at), m.last_error or "-")
-    out.print(table)
+    terminal.out.print(table)
     if not rows:
-        out.print("no dead messages" if dead else "the outbox is empty", highlight=False)
+        terminal.out.print("no dead messages" if dead else "the outbox is empty", highlight=False)
 
 
 @app.command("replay")
@@ -51,6 +52,6 @@ def replay(message_id: Annotated[str, typer.Argument(help="The outbox message id
     """Queue a dead message again: due now, with a fresh set of attempts."""
     from accord.delivery import services
 
-    rt, p = _context(as_user)
-    view = _guard(lambda: services.replay(rt, p, message_id))
-    out.print(f"replayed {view.id} ({view.kind})", highlight=False)
+    rt, p = terminal.acting_as(as_user)
+    view = guard(lambda: services.replay(rt, p, message_id))
+    terminal.out.print(f"replayed {view.id} ({view.kind})", highlight=False)

@@ -12,11 +12,11 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from markupsafe import Markup, escape
 
-from accord.accounts.domain import Permission
-from accord.accounts.pages import ConsoleUser
+from accord.access import Permission
 from accord.delivery import services, sms
 from accord.delivery.domain import DEAD, MAIL_MAX_AGE
 from accord.errors import NotFound
+from accord.web.console import ConsoleUser
 from accord.web.deps import Rt
 from accord.web.templating import render
 

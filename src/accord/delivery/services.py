@@ -16,8 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from accord.accounts.domain import Permission
-from accord.accounts.services import Principal
+from accord.access import Permission, Principal
 from accord.db import new_id
 from accord.delivery import handlers
 from accord.delivery.domain import DEAD, PENDING, STATUSES, mask_address

@@ -5,53 +5,20 @@ that user's role and organisation."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from email.utils import parseaddr
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Column, Table
 
-if TYPE_CHECKING:
-    from accord.accounts.services import Principal
-    from accord.runtime import Runtime
+from accord import terminal
+from accord.terminal import AsUser, guard
 
 app = typer.Typer(help="Templates and the clause library.", no_args_is_help=True,
                   add_completion=False)
-out = Console()
-err = Console(stderr=True)
-T = TypeVar("T")
-
-AsUser = Annotated[str, typer.Option("--as", envvar="ACCORD_AS", help="Act as this user "
-                                     "(email); their role and organisation apply.")]
 VersionOpt = Annotated[int | None, typer.Option("--version", min=1,
                                                 help="A version number (default: latest).")]
-
-
-def _guard(action: Callable[[], T]) -> T:
-    """Run ``action``; an AccordError becomes a clear message and exit status 2."""
-    from accord.errors import AccordError
-
-    try:
-        return action()
-    except AccordError as exc:
-        err.print(f"error ({exc.code}): {exc.message}", highlight=False)
-        if isinstance(exc.details, list):
-            for d in exc.details:
-                where = d.get("field") or d.get("variable") if isinstance(d, dict) else None
-                msg = d.get("message") if isinstance(d, dict) else d
-                err.print(f"  - {where + ': ' if where else ''}{msg}", highlight=False)
-        raise typer.Exit(2) from exc
-
-
-def _context(email: str) -> tuple[Runtime, Principal]:
-    from accord.cli import _runtime
-    from accord.drafting.services.common import principal_for_email
-
-    rt = _runtime()
-    return rt, _guard(lambda: principal_for_email(rt, email))
 
 
 def _read_json(path: Path | None, what: str) -> dict[str, Any] | None:
@@ -60,13 +27,13 @@ def _read_json(path: Path | None, what: str) -> dict[str, Any] | None:
     try:
         value = json.loads(path.read_text())
     except OSError as exc:
-        err.print(f"cannot read {what} file {path}: {exc.strerror}")
+        terminal.err.print(f"cannot read {what} file {path}: {exc.strerror}")
         raise typer.Exit(2) from exc
     except json.JSONDecodeError as exc:
-        err.print(f"{what} file {path} is not valid JSON: {exc}")
+        terminal.err.print(f"{what} file {path} is not valid JSON: {exc}")
         raise typer.Exit(2) from exc
     if not isinstance(value, dict):
-        err.print(f"{what} file {path} must hold a JSON object")
+        terminal.err.print(f"{what} file {path} must hold a JSON object")
         raise typer.Exit(2)
     return value
 
@@ -85,14 +52,14 @@ def list_cmd(as_user: AsUser) -> None:
     """List the templates you may see."""
     from accord.drafting import services
 
-    rt, p = _context(as_user)
-    rows = _guard(lambda: services.list_templates(rt, p))
+    rt, p = terminal.acting_as(as_user)
+    rows = guard(lambda: services.list_templates(rt, p))
     table = Table(Column("key", no_wrap=True), "name", "kind", "latest", "status",
                   "published")
     for t in rows:
         table.add_row(t.key, t.name, t.kind, f"v{t.latest_version}", t.latest_status,
                       f"v{t.published_version}" if t.published_version else "-")
-    out.print(table)
+    terminal.out.print(table)
 
 
 @app.command("show")
@@ -100,24 +67,24 @@ def show(key: str, as_user: AsUser, version: VersionOpt = None) -> None:
     """Show a template's versions, and one version's details."""
     from accord.drafting import services
 
-    rt, p = _context(as_user)
-    tpl = _guard(lambda: services.get_template(rt, p, key))
-    v = _guard(lambda: services.get_template_version(rt, p, key, version))
-    out.print(f"[bold]{tpl.name}[/bold] ({tpl.key}, {tpl.kind})", highlight=False)
+    rt, p = terminal.acting_as(as_user)
+    tpl = guard(lambda: services.get_template(rt, p, key))
+    v = guard(lambda: services.get_template_version(rt, p, key, version))
+    terminal.out.print(f"[bold]{tpl.name}[/bold] ({tpl.key}, {tpl.kind})", highlight=False)
     table = Table("version", "status", "source sha256", "published")
     for s in tpl.versions:
         table.add_row(f"v{s.version}", s.status, (s.source_sha256 or "-")[:16],
                       s.published_at.isoformat() if s.published_at else "-")
-    out.print(table)
-    out.print(f"{v.label} ({v.status}) roles: "
-              + ", ".join(f"{r['key']} ({r.get('type', 'signer')})" for r in v.roles),
-              highlight=False)
-    out.print("variables: " + ", ".join(str(x.get("name")) for x in v.variables),
-              highlight=False)
+    terminal.out.print(table)
+    terminal.out.print(f"{v.label} ({v.status}) roles: "
+                       + ", ".join(f"{r['key']} ({r.get('type', 'signer')})" for r in v.roles),
+                       highlight=False)
+    terminal.out.print("variables: " + ", ".join(str(x.get("name")) for x in v.variables),
+                       highlight=False)
     for rule in v.rules:
-        out.print(f"rule {rule.get('id')}: {rule.get('description')}", highlight=False)
+        terminal.out.print(f"rule {rule.get('id')}: {rule.get('description')}", highlight=False)
     if v.pinned_clauses:
-        out.print("pinned clauses: " + ", ".join(
+        terminal.out.print("pinned clauses: " + ", ".join(
             f"{k} v{pin['version']}" for k, pin in sorted(v.pinned_clauses.items())),
             highlight=False)
 
@@ -137,22 +104,22 @@ def upload(folder: Annotated[Path, typer.Argument(help="A folder with template.j
     try:
         seed = read_template_folder(folder)
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        err.print(f"cannot read template folder {folder}: {exc}", highlight=False)
+        terminal.err.print(f"cannot read template folder {folder}: {exc}", highlight=False)
         raise typer.Exit(2) from exc
-    rt, p = _context(as_user)
+    rt, p = terminal.acting_as(as_user)
     content: dict[str, Any] = {"source": seed.source, "variables": seed.variables,
                                "roles": seed.roles, "prefill": seed.prefill,
                                "sample_data": seed.sample_data or None, "rules": seed.rules}
     try:
         services.get_template(rt, p, seed.key)
     except NotFound:
-        _guard(lambda: services.create_template(rt, p, key=seed.key, name=seed.name,
-                                                kind=seed.kind, **content))
-        out.print(f"created {seed.key} v1 (draft)", highlight=False)
+        guard(lambda: services.create_template(rt, p, key=seed.key, name=seed.name,
+                                               kind=seed.kind, **content))
+        terminal.out.print(f"created {seed.key} v1 (draft)", highlight=False)
         return
-    view = _guard(lambda: services.edit_template(rt, p, seed.key, **content))
+    view = guard(lambda: services.edit_template(rt, p, seed.key, **content))
     latest = view.versions[-1]
-    out.print(f"saved {seed.key} v{latest.version} ({latest.status})", highlight=False)
+    terminal.out.print(f"saved {seed.key} v{latest.version} ({latest.status})", highlight=False)
 
 
 @app.command("submit")
@@ -160,9 +127,9 @@ def submit(key: str, as_user: AsUser, version: VersionOpt = None) -> None:
     """Submit a draft template version for review (legal or admin)."""
     from accord.drafting import services
 
-    rt, p = _context(as_user)
-    _guard(lambda: services.submit_template(rt, p, key, version))
-    out.print(f"submitted {key} for review", highlight=False)
+    rt, p = terminal.acting_as(as_user)
+    guard(lambda: services.submit_template(rt, p, key, version))
+    terminal.out.print(f"submitted {key} for review", highlight=False)
 
 
 @app.command("publish")
@@ -170,10 +137,10 @@ def publish(key: str, as_user: AsUser, version: VersionOpt = None) -> None:
     """Approve and publish a template version (legal or admin)."""
     from accord.drafting import services
 
-    rt, p = _context(as_user)
-    view = _guard(lambda: services.publish_template(rt, p, key, version))
+    rt, p = terminal.acting_as(as_user)
+    view = guard(lambda: services.publish_template(rt, p, key, version))
     pub = view.published_version
-    out.print(f"published {key} v{pub}", highlight=False)
+    terminal.out.print(f"published {key} v{pub}", highlight=False)
 
 
 @app.command("preview")
@@ -188,11 +155,11 @@ def preview(key: str, as_user: AsUser,
     from accord.drafting import services
 
     values, record = _read_json(data, "data"), _read_json(customer, "customer")
-    rt, p = _context(as_user)
-    pdf = _guard(lambda: services.preview(rt, p, key=key, version=version, data=values,
-                                          customer=record))
+    rt, p = terminal.acting_as(as_user)
+    pdf = guard(lambda: services.preview(rt, p, key=key, version=version, data=values,
+                                         customer=record))
     out_file.write_bytes(pdf)
-    out.print(str(out_file))
+    terminal.out.print(str(out_file))
 
 
 @app.command("send")
@@ -213,12 +180,12 @@ def send(key: str, as_user: AsUser,
 
     recipients = dict(parse_recipient(r) for r in recipient)
     values, record = _read_json(data, "data") or {}, _read_json(customer, "customer")
-    rt, p = _context(as_user)
-    env_id = _guard(lambda: services.create_from_template(
+    rt, p = terminal.acting_as(as_user)
+    env_id = guard(lambda: services.create_from_template(
         rt, p, template_key=key, version=version, data=values, recipients=recipients,
         customer=record, subject=subject, send=send_now, actor=Actor(f"user:{p.email}")))
-    out.print(f"envelope {env_id} {'sent' if send_now else 'created as a draft'}",
-              highlight=False)
+    terminal.out.print(f"envelope {env_id} {'sent' if send_now else 'created as a draft'}",
+                       highlight=False)
 
 
 @app.command("seed-examples")
@@ -226,14 +193,14 @@ def seed_examples(org: Annotated[str, typer.Option(help="Organisation slug.")],
                   as_user: AsUser) -> None:
     """Publish the shipped example clauses and templates in an organisation (keys that
     exist are left alone). The user must be legal or admin there."""
+    from accord.accounts.services import org_id_by_slug
     from accord.drafting import services
     from accord.drafting.domain import Action, may
-    from accord.drafting.services.common import org_id_by_slug
 
-    rt, p = _context(as_user)
-    org_id = _guard(lambda: org_id_by_slug(rt, org))
+    rt, p = terminal.acting_as(as_user)
+    org_id = guard(lambda: org_id_by_slug(rt, org))
     if p.org_id != org_id or not may(p.role, Action.PUBLISH):
-        err.print(f"{as_user} must be legal or admin in {org}")
+        terminal.err.print(f"{as_user} must be legal or admin in {org}")
         raise typer.Exit(2)
-    _guard(lambda: services.seed_examples(rt, org_id, publisher_user_id=p.user_id))
-    out.print(f"examples seeded in {org}", highlight=False)
+    guard(lambda: services.seed_examples(rt, org_id, publisher_user_id=p.user_id))
+    terminal.out.print(f"examples seeded in {org}", highlight=False)

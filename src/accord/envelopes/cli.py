@@ -10,23 +10,21 @@ the audit trail names the user (``user:<email>``). A recipient is given by id or
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from accord import terminal
+from accord.terminal import guard
+
 if TYPE_CHECKING:
-    from accord.accounts.services import Principal
+    from accord.access import Principal
     from accord.envelopes.services import EnvelopeView
     from accord.runtime import Runtime
 
 app = typer.Typer(help="Envelopes: list, show, and act on recipients.", no_args_is_help=True,
                   add_completion=False)
-out = Console()
-err = Console(stderr=True)
-T = TypeVar("T")
 
 AsUser = Annotated[str | None, typer.Option(
     "--as", envvar="ACCORD_AS", help="Act as this console user (email).")]
@@ -37,29 +35,13 @@ EnvelopeId = Annotated[str, typer.Argument(help="The envelope id.")]
 RecipientRef = Annotated[str, typer.Argument(help="The recipient's id or email.")]
 
 
-def _guard(action: Callable[[], T]) -> T:
-    """Run ``action``; an AccordError becomes a clear message and exit status 2."""
-    from accord.errors import AccordError
-
-    try:
-        return action()
-    except AccordError as exc:
-        err.print(f"error ({exc.code}): {exc.message}", highlight=False)
-        raise typer.Exit(2) from exc
-
-
 def _context(as_user: str | None, api_key: str | None) -> tuple[Runtime, Principal]:
-    from accord.accounts.services import authenticate_api_key
-    from accord.cli import _runtime
-    from accord.drafting.services.common import principal_for_email
-
     if (as_user is None) == (api_key is None):
-        err.print("say who acts: --as EMAIL or --api-key KEY (one of them)")
+        terminal.err.print("say who acts: --as EMAIL or --api-key KEY (one of them)")
         raise typer.Exit(2)
-    rt = _runtime()
     if api_key is not None:
-        return rt, _guard(lambda: authenticate_api_key(rt, api_key.strip()))
-    return rt, _guard(lambda: principal_for_email(rt, str(as_user)))
+        return terminal.acting_with_key(api_key)
+    return terminal.acting_as(str(as_user))
 
 
 def _recipient_id(rt: Runtime, p: Principal, envelope_id: str, ref: str) -> str:
@@ -67,11 +49,11 @@ def _recipient_id(rt: Runtime, p: Principal, envelope_id: str, ref: str) -> str:
 
     if "@" not in ref:
         return ref
-    env = _guard(lambda: services.get(rt, p, envelope_id))
+    env = guard(lambda: services.get(rt, p, envelope_id))
     found = [r.id for r in env.recipients if r.email == ref.strip().lower()]
     if len(found) != 1:
-        err.print(f"error (recipient_not_found): {'no' if not found else 'more than one'} "
-                  f"recipient {ref!r} on this envelope; give the recipient id")
+        terminal.err.print(f"error (recipient_not_found): {'no' if not found else 'more than one'} "
+                           f"recipient {ref!r} on this envelope; give the recipient id")
         raise typer.Exit(2)
     return found[0]
 
@@ -81,12 +63,12 @@ def _when(value: object) -> str:
 
 
 def _print(env: EnvelopeView) -> None:
-    out.print(f"[bold]{env.subject}[/bold] ({env.id}) — {env.status}", highlight=False)
+    terminal.out.print(f"[bold]{env.subject}[/bold] ({env.id}) — {env.status}", highlight=False)
     table = Table("id", "order", "name", "email", "role", "status", "completed")
     for r in env.recipients:
         table.add_row(r.id, str(r.routing_order), r.name, r.email, r.role, r.status,
                       _when(r.completed_at))
-    out.print(table)
+    terminal.out.print(table)
 
 
 @app.command("list")
@@ -97,12 +79,12 @@ def list_cmd(as_user: AsUser = None, api_key: ApiKey = None,
     from accord.envelopes import services
 
     rt, p = _context(as_user, api_key)
-    page = _guard(lambda: services.list_envelopes(rt, p, status=status, limit=limit))
+    page = guard(lambda: services.list_envelopes(rt, p, status=status, limit=limit))
     table = Table("id", "subject", "status", "created")
     for e in page.items:
         table.add_row(e.id, e.subject, e.status, _when(e.created_at))
-    out.print(table)
-    out.print(f"{len(page.items)} of {page.total}")
+    terminal.out.print(table)
+    terminal.out.print(f"{len(page.items)} of {page.total}")
 
 
 @app.command("show")
@@ -111,20 +93,21 @@ def show(envelope_id: EnvelopeId, as_user: AsUser = None, api_key: ApiKey = None
     from accord.envelopes import lifecycle, services
 
     rt, p = _context(as_user, api_key)
-    env = _guard(lambda: services.get(rt, p, envelope_id))
+    env = guard(lambda: services.get(rt, p, envelope_id))
     _print(env)
-    life = _guard(lambda: lifecycle.get_lifecycle(rt, p, envelope_id))
+    life = guard(lambda: lifecycle.get_lifecycle(rt, p, envelope_id))
     own = "" if life.envelope_reminder_interval_hours is not None else " (organisation's)"
     every = (f"every {life.reminder_interval_hours} h{own}" if life.reminder_interval_hours
              else f"off{own}")
-    out.print(f"reminders: {every}; expires {_when(life.expires_at)}; warning "
-              f"{_when(life.expiry_warning_at)}"
-              + (f" (sent {_when(life.expiry_warned_at)})" if life.expiry_warned_at else ""),
-              highlight=False)
+    terminal.out.print(f"reminders: {every}; expires {_when(life.expires_at)}; warning "
+                       f"{_when(life.expiry_warning_at)}"
+                       + (f" (sent {_when(life.expiry_warned_at)})"
+                          if life.expiry_warned_at else ""),
+                       highlight=False)
     for r in life.recipients:
         if r.reminder_count or r.next_reminder_at:
-            out.print(f"  {r.email}: {r.reminder_count} reminder(s), next "
-                      f"{_when(r.next_reminder_at)}", highlight=False)
+            terminal.out.print(f"  {r.email}: {r.reminder_count} reminder(s), next "
+                               f"{_when(r.next_reminder_at)}", highlight=False)
 
 
 @app.command("resend")
@@ -135,7 +118,7 @@ def resend(envelope_id: EnvelopeId, recipient: RecipientRef, as_user: AsUser = N
 
     rt, p = _context(as_user, api_key)
     rid = _recipient_id(rt, p, envelope_id, recipient)
-    _print(_guard(lambda: services.resend(rt, p, envelope_id, rid)))
+    _print(guard(lambda: services.resend(rt, p, envelope_id, rid)))
 
 
 @app.command("correct")
@@ -150,12 +133,12 @@ def correct(envelope_id: EnvelopeId, recipient: RecipientRef, as_user: AsUser = 
     from accord.envelopes import services
 
     if name is None and email is None and phone is None:
-        err.print("give --name, --email or --phone")
+        terminal.err.print("give --name, --email or --phone")
         raise typer.Exit(2)
     rt, p = _context(as_user, api_key)
     rid = _recipient_id(rt, p, envelope_id, recipient)
-    _print(_guard(lambda: services.correct(rt, p, envelope_id, rid, name=name, email=email,
-                                           phone=phone)))
+    _print(guard(lambda: services.correct(rt, p, envelope_id, rid, name=name, email=email,
+                                          phone=phone)))
 
 
 def _kba(pairs: list[str] | None) -> list[tuple[str, str]]:
@@ -186,9 +169,9 @@ def reassign(envelope_id: EnvelopeId, recipient: RecipientRef,
     pairs = _kba(kba)
     rt, p = _context(as_user, api_key)
     rid = _recipient_id(rt, p, envelope_id, recipient)
-    _print(_guard(lambda: lifecycle.reassign(rt, p, envelope_id, rid, name=name, email=email,
-                                             phone=phone, access_code=access_code,
-                                             kba=pairs)))
+    _print(guard(lambda: lifecycle.reassign(rt, p, envelope_id, rid, name=name, email=email,
+                                            phone=phone, access_code=access_code,
+                                            kba=pairs)))
 
 
 @app.command("remind")
@@ -199,8 +182,8 @@ def remind(envelope_id: EnvelopeId, recipient: RecipientRef, as_user: AsUser = N
 
     rt, p = _context(as_user, api_key)
     rid = _recipient_id(rt, p, envelope_id, recipient)
-    _guard(lambda: lifecycle.remind(rt, p, envelope_id, rid))
-    out.print(f"reminder queued for {recipient}", highlight=False)
+    guard(lambda: lifecycle.remind(rt, p, envelope_id, rid))
+    terminal.out.print(f"reminder queued for {recipient}", highlight=False)
 
 
 @app.command("reminders")
@@ -214,13 +197,13 @@ def reminders(envelope_id: EnvelopeId, as_user: AsUser = None, api_key: ApiKey =
     from accord.envelopes import lifecycle
 
     if (every is None) == (not organisation):
-        err.print("give --every HOURS or --organisation")
+        terminal.err.print("give --every HOURS or --organisation")
         raise typer.Exit(2)
     rt, p = _context(as_user, api_key)
-    life = _guard(lambda: lifecycle.set_reminders(rt, p, envelope_id,
-                                                  None if organisation else every))
-    out.print(f"reminders every {life.reminder_interval_hours} h"
-              if life.reminder_interval_hours else "reminders off", highlight=False)
+    life = guard(lambda: lifecycle.set_reminders(rt, p, envelope_id,
+                                                 None if organisation else every))
+    terminal.out.print(f"reminders every {life.reminder_interval_hours} h"
+                       if life.reminder_interval_hours else "reminders off", highlight=False)
 
 
 @app.command("void")
@@ -231,4 +214,4 @@ def void(envelope_id: EnvelopeId,
     from accord.envelopes import services
 
     rt, p = _context(as_user, api_key)
-    _print(_guard(lambda: services.void(rt, p, envelope_id, reason)))
+    _print(guard(lambda: services.void(rt, p, envelope_id, reason)))

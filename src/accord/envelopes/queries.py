@@ -11,8 +11,15 @@ from pydantic import Field as Describe
 from sqlalchemy import ColumnElement, Connection, Row, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
-from accord.accounts.domain import Access, Permission, Role, envelope_access
-from accord.accounts.services import Credential, Principal, principal_in
+from accord.access import (
+    Access,
+    Credential,
+    Permission,
+    Principal,
+    Role,
+    envelope_access,
+    principal_in,
+)
 from accord.envelopes.domain import EnvelopeStatus, RecipientStatus
 from accord.envelopes.models import Document, Envelope, Field, Recipient
 from accord.errors import InvalidInput, NotFound

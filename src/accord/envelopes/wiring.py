@@ -1,10 +1,13 @@
 """Envelopes' wiring: the signing-request email (with its delivered/failed hooks), the
-reminder and expiry-warning emails, and the lifecycle sweep (expiry, expiry warnings,
-reminders)."""
+reminder and expiry-warning emails, the lifecycle sweep (expiry, expiry warnings,
+reminders) and the organisation's reminder and expiry-warning settings (stored by
+accounts; their defaults and ranges are envelopes' rules)."""
 
 from __future__ import annotations
 
-from accord.envelopes.lifecycle import sweep
+from collections.abc import Callable
+
+from accord.envelopes.lifecycle import rules, sweep
 from accord.envelopes.services import SIGNING_REQUEST
 from accord.envelopes.tasks import (
     EXPIRY_WARNING,
@@ -16,7 +19,19 @@ from accord.envelopes.tasks import (
     signing_request_email,
     signing_request_failed,
 )
-from accord.wiring import Sweep, Task, Wiring
+from accord.errors import InvalidInput
+from accord.wiring import OrgSetting, Sweep, Task, Wiring
+
+
+def _checked(rule: Callable[[int], int]) -> Callable[[int], int]:
+    def check(value: int) -> int:
+        try:
+            return rule(value)
+        except rules.RuleError as exc:
+            raise InvalidInput(exc.message, code=exc.code) from exc
+
+    return check
+
 
 WIRING = Wiring(
     feature="envelopes",
@@ -24,4 +39,9 @@ WIRING = Wiring(
                 failed=signing_request_failed, addressee=signing_request_addressee),
            Task(REMINDER, reminder_email), Task(EXPIRY_WARNING, expiry_warning_email)),
     sweeps=(Sweep("lifecycle", sweep, every_s=30.0),),
+    org_settings=(
+        OrgSetting(rules.REMINDER_SETTING, rules.org_interval, _checked(rules.check_interval)),
+        OrgSetting(rules.WARNING_SETTING, rules.org_warning_days,
+                   _checked(rules.check_warning_days)),
+    ),
 )

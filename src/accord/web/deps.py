@@ -7,17 +7,11 @@ database are plain functions."""
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, Request
 
-from accord.accounts.domain import Permission
-from accord.accounts.services import (
-    ApiKeyCredential,
-    Principal,
-    authenticate_api_key,
-    session_principal,
-)
+from accord.access import Credential, Permission, Principal
 from accord.errors import Unauthorized
 from accord.runtime import Runtime
 
@@ -25,9 +19,34 @@ SESSION_COOKIE = "accord_session"
 SIGNER_COOKIE = "accord_signer"
 
 
+class Authenticator(Protocol):
+    """Who a request's API key or session cookie names. The web layer only asks; the
+    implementation (accounts', which owns the keys and sessions) is installed by the app
+    factory as ``app.state.authenticator``: declared wiring, no import."""
+
+    def credential(self, key: str) -> Credential:
+        """The key as sent, checked later by the read that takes it (no I/O here)."""
+        ...
+
+    def api_key(self, rt: Runtime, key: str) -> Principal:
+        """The key's owner, within its scopes (one read); Unauthorized if not valid."""
+        ...
+
+    def session(self, rt: Runtime, token: str) -> tuple[Principal, str]:
+        """The user of a live console session and its CSRF token; Unauthorized if not."""
+        ...
+
+    def organisation_name(self, rt: Runtime, org_id: str) -> str: ...
+
+
 async def runtime(request: Request) -> Runtime:
     rt: Runtime = request.app.state.rt
     return rt
+
+
+def authenticator(request: Request) -> Authenticator:
+    auth: Authenticator = request.app.state.authenticator
+    return auth
 
 
 def cookie_name(rt: Runtime, base: str) -> str:
@@ -44,19 +63,23 @@ def user_agent(request: Request) -> str | None:
     return ua[:500] if ua else None
 
 
-async def api_credential(request: Request) -> ApiKeyCredential:
-    """The API key the request carries, not checked yet (no I/O): 401 without one."""
+def _bearer(request: Request) -> str:
+    """The API key the request carries (no I/O): 401 without one."""
     auth = request.headers.get("authorization", "")
     scheme, _, token = auth.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("send an API key as 'Authorization: Bearer <key>'",
                            code="missing_api_key")
-    return ApiKeyCredential(token.strip())
+    return token.strip()
 
 
-def api_principal(credential: Annotated[ApiKeyCredential, Depends(api_credential)],
-                  rt: Annotated[Runtime, Depends(runtime)]) -> Principal:
-    return authenticate_api_key(rt, credential.key)
+async def api_credential(request: Request) -> Credential:
+    """The API key the request carries, not checked yet (no I/O): 401 without one."""
+    return authenticator(request).credential(_bearer(request))
+
+
+def api_principal(request: Request, rt: Annotated[Runtime, Depends(runtime)]) -> Principal:
+    return authenticator(request).api_key(rt, _bearer(request))
 
 
 def console_principal(request: Request, rt: Runtime) -> tuple[Principal, str]:
@@ -64,7 +87,7 @@ def console_principal(request: Request, rt: Runtime) -> tuple[Principal, str]:
     token = request.cookies.get(cookie_name(rt, SESSION_COOKIE))
     if not token:
         raise Unauthorized("please log in", code="not_logged_in")
-    return session_principal(rt, token)
+    return authenticator(request).session(rt, token)
 
 
 def requires(permission: Permission) -> Callable[..., Coroutine[Any, Any, Principal]]:
@@ -82,7 +105,7 @@ def requires(permission: Permission) -> Callable[..., Coroutine[Any, Any, Princi
 ApiPrincipal = Annotated[Principal, Depends(api_principal)]
 # The API key, for a read whose service checks it in its own transaction (its permission
 # check included): one transaction per request instead of one more to authenticate.
-ApiCaller = Annotated[ApiKeyCredential, Depends(api_credential)]
+ApiCaller = Annotated[Credential, Depends(api_credential)]
 Rt = Annotated[Runtime, Depends(runtime)]
 P = Permission
 CanSend = Annotated[Principal, Depends(requires(P.ENVELOPE_SEND))]

@@ -25,6 +25,15 @@ ERROR_SCHEMA: dict[str, Any] = {
                        "details": {"description": "per-field problems, when there are any"}},
     }},
 }
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """A route's ``responses=``: each of ``codes`` answers the error JSON (the shape
+    ``ERROR_SCHEMA`` documents)."""
+    return {code: {"description": "Error: `{\"error\": {\"code\", \"message\", "
+                                  "\"details\"}}`"} for code in codes}
+
+
 DESCRIPTIONS = {
     "400": "The body cannot be parsed (`invalid_body`), or the Idempotency-Key header is "
            "malformed (`invalid_idempotency_key`).",

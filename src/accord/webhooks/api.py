@@ -4,13 +4,14 @@ Thin: parse, call one service of ``accord.webhooks.services``, return its view."
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from accord.validation import SingleLine
 from accord.web.deps import CanManageSettings, Rt
+from accord.web.openapi import error_responses
 from accord.webhooks import services as webhooks
 from accord.webhooks.domain import EVENTS
 from accord.webhooks.services import (
@@ -22,9 +23,7 @@ from accord.webhooks.services import (
 )
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"description": "Error: `{\"error\": {\"code\", \"message\", \"details\"}}`"}
-    for code in (401, 403, 404, 409, 422, 429)}
+ERRORS = error_responses(401, 403, 404, 409, 422, 429)
 EVENTS_HELP = ("Event types to receive (empty or absent: every event). Known: "
                + ", ".join(f"`{e}`" for e in EVENTS if e != "webhook.test") + ".")
 

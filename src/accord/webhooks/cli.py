@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from accord.drafting.cli import AsUser, _context, _guard, err, out
+from accord import terminal
+from accord.terminal import AsUser, guard
 
 app = typer.Typer(help="Outbound webhooks (Standard Webhooks): endpoints and deliveries.",
                   no_args_is_help=True, add_completion=False)
@@ -23,8 +24,8 @@ def list_cmd(as_user: AsUser) -> None:
     """List the organisation's webhook endpoints."""
     from accord.webhooks import services as webhooks
 
-    rt, p = _context(as_user)
-    rows = _guard(lambda: webhooks.list_endpoints(rt, p))
+    rt, p = terminal.acting_as(as_user)
+    rows = guard(lambda: webhooks.list_endpoints(rt, p))
     table = Table("id", "url", "events", "status", "last success")
     for e in rows:
         status = "enabled" if e.enabled else f"disabled ({e.disabled_reason or ''})"
@@ -32,7 +33,7 @@ def list_cmd(as_user: AsUser) -> None:
             status += f", failing since {_time(e.failing_since)}"
         table.add_row(e.id, e.url, ", ".join(e.event_types) or "every event", status,
                       _time(e.last_success_at))
-    out.print(table)
+    terminal.out.print(table)
 
 
 @app.command("add")
@@ -43,12 +44,12 @@ def add(url: str, as_user: AsUser,
     """Register an endpoint and print its signing secret (shown this once)."""
     from accord.webhooks import services as webhooks
 
-    rt, p = _context(as_user)
-    created = _guard(lambda: webhooks.create_endpoint(rt, p, url=url, description=description,
-                                                      event_types=event or []))
-    out.print(f"endpoint {created.endpoint.id}", highlight=False)
-    out.print(f"secret {created.secret}", highlight=False)
-    err.print("The secret is shown only this once: store it with the receiver.")
+    rt, p = terminal.acting_as(as_user)
+    created = guard(lambda: webhooks.create_endpoint(rt, p, url=url, description=description,
+                                                     event_types=event or []))
+    terminal.out.print(f"endpoint {created.endpoint.id}", highlight=False)
+    terminal.out.print(f"secret {created.secret}", highlight=False)
+    terminal.err.print("The secret is shown only this once: store it with the receiver.")
 
 
 @app.command("test")
@@ -56,9 +57,9 @@ def test_cmd(endpoint_id: str, as_user: AsUser) -> None:
     """Queue a webhook.test event for one endpoint."""
     from accord.webhooks import services as webhooks
 
-    rt, p = _context(as_user)
-    msg = _guard(lambda: webhooks.send_test(rt, p, endpoint_id))
-    out.print(f"queued {msg.id}", highlight=False)
+    rt, p = terminal.acting_as(as_user)
+    msg = guard(lambda: webhooks.send_test(rt, p, endpoint_id))
+    terminal.out.print(f"queued {msg.id}", highlight=False)
 
 
 @app.command("delete")
@@ -66,9 +67,9 @@ def delete(endpoint_id: str, as_user: AsUser) -> None:
     """Delete an endpoint with its messages."""
     from accord.webhooks import services as webhooks
 
-    rt, p = _context(as_user)
-    _guard(lambda: webhooks.delete_endpoint(rt, p, endpoint_id))
-    out.print(f"deleted {endpoint_id}", highlight=False)
+    rt, p = terminal.acting_as(as_user)
+    guard(lambda: webhooks.delete_endpoint(rt, p, endpoint_id))
+    terminal.out.print(f"deleted {endpoint_id}", highlight=False)
 
 
 @app.command("messages")
@@ -80,15 +81,15 @@ def messages(as_user: AsUser,
     """List messages, newest first."""
     from accord.webhooks import services as webhooks
 
-    rt, p = _context(as_user)
-    rows = _guard(lambda: webhooks.list_messages(rt, p, endpoint_id=endpoint, status=status,
-                                                 limit=limit))
+    rt, p = terminal.acting_as(as_user)
+    rows = guard(lambda: webhooks.list_messages(rt, p, endpoint_id=endpoint, status=status,
+                                                limit=limit))
     table = Table("id", "event", "endpoint", "created", "status", "failed attempts",
                   "last error")
     for m in rows:
         table.add_row(m.id, m.event_type, m.endpoint_id, _time(m.created_at), m.status,
                       str(m.attempts), m.last_error or "-")
-    out.print(table)
+    terminal.out.print(table)
 
 
 @app.command("replay")
@@ -101,13 +102,13 @@ def replay(as_user: AsUser,
     from accord.webhooks import services as webhooks
 
     if (message_id is None) == (endpoint is None):
-        err.print("give a MESSAGE_ID or --endpoint ID (not both)")
+        terminal.err.print("give a MESSAGE_ID or --endpoint ID (not both)")
         raise typer.Exit(2)
-    rt, p = _context(as_user)
+    rt, p = terminal.acting_as(as_user)
     if endpoint is not None:
-        done = _guard(lambda: webhooks.replay_failed(rt, p, endpoint))
-        out.print(f"replayed {done.replayed} message(s)", highlight=False)
+        done = guard(lambda: webhooks.replay_failed(rt, p, endpoint))
+        terminal.out.print(f"replayed {done.replayed} message(s)", highlight=False)
         return
     assert message_id is not None
-    msg = _guard(lambda: webhooks.replay(rt, p, message_id))
-    out.print(f"replayed {msg.id}", highlight=False)
+    msg = guard(lambda: webhooks.replay(rt, p, message_id))
+    terminal.out.print(f"replayed {msg.id}", highlight=False)

@@ -14,9 +14,9 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from accord.accounts.domain import Permission
-from accord.accounts.pages import ConsoleUser
+from accord.access import Permission
 from accord.errors import AccordError, InvalidInput
+from accord.web.console import ConsoleUser
 from accord.web.deps import Rt
 from accord.web.templating import render
 from accord.webhooks import services as webhooks

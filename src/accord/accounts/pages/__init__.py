@@ -1,29 +1,27 @@
-"""Console sign-in pages (/login, /logout) and the console helpers every page shares.
+"""Console sign-in pages (/login, /logout, second factor, SSO, password reset).
 
 Thin, like every pages module: parse the form, call one service, render or redirect.
-``ConsoleUser`` is the dependency the other console pages use: the logged-in user, their
-session's CSRF token and the organisation's name for the page header.
+The console helpers every page shares (``ConsoleUser``, the CSRF check) are in
+``accord.web.console``.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 
 from accord.accounts import login as login_service
 from accord.accounts import oidc, services
-from accord.accounts.domain import Permission, allowed
-from accord.accounts.services import Principal
 from accord.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from accord.runtime import Runtime
-from accord.web.deps import SESSION_COOKIE, Rt, console_principal, cookie_name
+from accord.web.console import ConsoleUser, check_csrf
+from accord.web.deps import SESSION_COOKIE, Rt, cookie_name
 from accord.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -32,49 +30,6 @@ HOME = "/console"
 # A same-origin path: one "/" then anything but a second "/" or "\" (both would make the
 # browser treat it as a host), and no whitespace or control characters anywhere.
 _SAFE_NEXT = re.compile(r"^/(?![/\\])[^\s\\\x00-\x1f\x7f]*$")
-
-
-@dataclass(frozen=True)
-class Console:
-    """What every console page knows about the request: who, their CSRF token, where."""
-
-    principal: Principal
-    csrf_token: str
-    org_name: str
-
-    def context(self, nav: str = "") -> dict[str, Any]:
-        """Template variables for ``base.html``'s header and navigation."""
-        role = self.principal.role
-        can = {"send": allowed(role, Permission.ENVELOPE_SEND),
-               "void": allowed(role, Permission.ENVELOPE_VOID),
-               "mailbox": allowed(role, Permission.MAILBOX_READ),
-               "templates": allowed(role, Permission.TEMPLATE_READ),
-               "dashboard": allowed(role, Permission.DASHBOARD_READ),
-               "admin": allowed(role, Permission.USERS_MANAGE),
-               "settings": allowed(role, Permission.SETTINGS_MANAGE)}
-        return {"user": self.principal, "csrf_token": self.csrf_token,
-                "org_name": self.org_name, "nav": nav, "can": can}
-
-    def check_csrf(self, submitted: str) -> None:
-        """Refuse a form whose hidden ``csrf_token`` is not this session's (403)."""
-        Console.check(self.csrf_token, submitted)
-
-    @staticmethod
-    def check(expected: str, submitted: str) -> None:
-        if not submitted or not secrets.compare_digest(submitted.encode(),
-                                                       expected.encode()):
-            raise Forbidden("This form did not come from your current Accord session "
-                            "(missing or wrong security token). Reload the page and try "
-                            "again.", code="csrf_failed")
-
-
-def console_user(request: Request, rt: Rt) -> Console:
-    """The logged-in console user (Unauthorized sends HTML clients to /login)."""
-    principal, csrf = console_principal(request, rt)
-    return Console(principal, csrf, services.organisation_name(rt, principal.org_id))
-
-
-ConsoleUser = Annotated[Console, Depends(console_user)]
 
 
 def safe_next(value: str | None) -> str:
@@ -213,7 +168,7 @@ def mfa_submit(request: Request, rt: Rt, code: Annotated[str, Form()] = "",
                csrf_token: Annotated[str, Form()] = "",
                next_: Annotated[str, Form(alias="next")] = "") -> Response:
     token, _stage, csrf = _pending(request, rt)
-    Console.check(csrf, csrf_token)
+    check_csrf(csrf, csrf_token)
     try:
         login_service.verify_second_factor(rt, token, code)
     except (Unauthorized, login_service.TooManyAttempts) as exc:
@@ -241,7 +196,7 @@ def mfa_setup_confirm(request: Request, rt: Rt, code: Annotated[str, Form()] = "
                       csrf_token: Annotated[str, Form()] = "",
                       next_: Annotated[str, Form(alias="next")] = "") -> HTMLResponse:
     token, _stage, csrf = _pending(request, rt)
-    Console.check(csrf, csrf_token)
+    check_csrf(csrf, csrf_token)
     try:
         codes = login_service.confirm_enrolment(rt, token, code)
     except InvalidInput as exc:

@@ -1,5 +1,6 @@
-"""Console pages for administration: users and organisation settings (admins), API keys
-(everyone: their own; admins see everyone's) and the team dashboard (managers, admins).
+"""Console pages for administration: users and organisation settings (admins) and API keys
+(everyone: their own; admins see everyone's). The team dashboard is envelopes'
+(``envelopes.pages.dashboard``).
 
 Thin, like every pages module: check the session (and the CSRF token on POST), parse the
 form, call the service, render. Input errors re-render the page with the message and what
@@ -14,12 +15,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from accord.accounts.domain import Permission, Role, Scope, scopes_for
-from accord.accounts.pages import ConsoleUser
+from accord.access import Permission, Role, Scope, scopes_for
 from accord.accounts.services import API_KEY_PREFIX, admin
-from accord.envelopes import services as envelopes
-from accord.envelopes.domain import EnvelopeStatus
 from accord.errors import AccordError, Conflict, InvalidInput
+from accord.web.console import ConsoleUser
 from accord.web.deps import Rt
 from accord.web.templating import render
 
@@ -336,26 +335,3 @@ def save_settings(request: Request, rt: Rt, console: ConsoleUser, *,
                               sso_configured=current.sso_issuer is not None,
                               error=_sentence(exc.message), status_code=422)
     return RedirectResponse("/console/admin/settings?notice=saved", status_code=303)
-
-
-# -- dashboard ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SenderRow:
-    sender: str
-    counts: list[int]
-    total: int
-
-
-@router.get("/dashboard", response_class=HTMLResponse)
-def dashboard(request: Request, rt: Rt, console: ConsoleUser) -> HTMLResponse:
-    board = envelopes.dashboard(rt, console.principal)
-    statuses = [s.value for s in EnvelopeStatus if s.value in board.by_status]
-    senders = sorted(
-        (SenderRow(who, [counts.get(s, 0) for s in statuses], sum(counts.values()))
-         for who, counts in board.by_sender.items()),
-        key=lambda row: (-row.total, row.sender))
-    return render(request, "console/dashboard.html", board=board, statuses=statuses,
-                  senders=senders, total=sum(board.by_status.values()),
-                  **console.context("dashboard"))

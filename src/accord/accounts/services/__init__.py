@@ -6,45 +6,21 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, Row, bindparam, func, select
 from sqlalchemy.orm import Session
 
-from accord.accounts.domain import Permission, Role, allowed
+from accord.access import Permission, Principal, Role
 from accord.accounts.models import ApiKey, ConsoleSession, Organisation, User
-from accord.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from accord.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from accord.runtime import Runtime
 
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("accord-timing-equaliser")
 API_KEY_PREFIX = "acc_"
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling: always inside exactly one organisation."""
-
-    org_id: str
-    user_id: str
-    role: str
-    email: str
-    name: str
-    team: str | None = None
-    scopes: frozenset[str] | None = None  # set for API keys; None for console sessions
-
-    def can(self, permission: Permission) -> bool:
-        return allowed(self.role, permission, self.scopes)
-
-    def require(self, permission: Permission) -> None:
-        if not allowed(self.role, permission):
-            raise Forbidden(f"the {self.role} role may not do this ({permission})",
-                            code="forbidden")
-        if not allowed(self.role, permission, self.scopes):
-            raise Forbidden(f"this API key's scopes do not allow {permission}",
-                            code="scope_missing")
 
 
 @dataclass(frozen=True)
@@ -108,7 +84,7 @@ def create_api_key(rt: Runtime, user_id: str, name: str,
                    scopes: list[str] | None = None) -> tuple[str, str]:
     """Returns (key id, the key itself). The key is shown once; only its hash is kept.
     ``scopes`` limits the key within its owner's role (default: everything, "*")."""
-    from accord.accounts.domain import Scope
+    from accord.access import Scope
 
     wanted = sorted(set(scopes)) if scopes else ["*"]
     if any(s != "*" and s not in {x.value for x in Scope} for s in wanted):
@@ -157,14 +133,6 @@ def authenticate_api_key(rt: Runtime, key: str) -> Principal:
         return api_key_principal(conn, key)
 
 
-class Credential(Protocol):
-    """Credentials not checked yet: a read that takes them checks them in its own
-    transaction (``Database.read``), so that authenticating costs no transaction of its
-    own."""
-
-    def principal(self, conn: Connection) -> Principal: ...
-
-
 @dataclass(frozen=True)
 class ApiKeyCredential:
     """An API key as sent (``Authorization: Bearer ...``), not checked yet."""
@@ -173,11 +141,6 @@ class ApiKeyCredential:
 
     def principal(self, conn: Connection) -> Principal:
         return api_key_principal(conn, self.key)
-
-
-def principal_in(conn: Connection, who: Principal | Credential) -> Principal:
-    """``who`` itself, or the principal its credentials name (checked on ``conn``)."""
-    return who if isinstance(who, Principal) else who.principal(conn)
 
 
 _SESSION_OWNER = (select(ConsoleSession.expires_at, ConsoleSession.stage,
@@ -305,16 +268,31 @@ def require(principal: Principal, permission: Permission) -> None:
     principal.require(permission)
 
 
-__all__ = ["ApiKeyCredential", "Credential", "Principal", "Role", "principal_in", "require"]
-
-
 def principal_for_email(rt: Runtime, email: str) -> Principal:
-    """The active user with this email, as a principal (a command line's ``--as``)."""
+    """The active user with this email, as a principal (the CLI's ``--as``)."""
     with rt.db.uow() as uow:
         user = uow.session.scalar(select(User).where(User.email == email.strip().lower()))
         if user is None or not user.active:
             raise NotFound(f"no active user {email!r}", code="user_not_found")
         return _principal(user)
+
+
+class Authenticator:
+    """Accounts' side of ``web.deps.Authenticator``: API keys and console sessions are
+    checked against accounts' tables. ``app.create_app`` installs one on the app."""
+
+    def credential(self, key: str) -> ApiKeyCredential:
+        return ApiKeyCredential(key)
+
+    def api_key(self, rt: Runtime, key: str) -> Principal:
+        return authenticate_api_key(rt, key)
+
+    def session(self, rt: Runtime, token: str) -> tuple[Principal, str]:
+        return session_principal(rt, token)
+
+    def organisation_name(self, rt: Runtime, org_id: str) -> str:
+        return organisation_name(rt, org_id)
+
 
 
 def org_id_by_slug(rt: Runtime, slug: str) -> str:

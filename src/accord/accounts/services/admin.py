@@ -12,13 +12,13 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
-from accord.accounts.domain import Permission, Role, key_within, scopes_for
+from accord.access import Permission, Principal, Role, key_within, scopes_for
 from accord.accounts.models import ApiKey, ConsoleSession, Organisation, User
-from accord.accounts.services import Principal, create_api_key, create_user
-from accord.envelopes.lifecycle import rules as lifecycle_rules
+from accord.accounts.services import create_api_key, create_user
 from accord.errors import Forbidden, InvalidInput, NotFound
 from accord.runtime import Runtime
 from accord.validation import check_fields, require_email
+from accord.wiring import OrgSetting
 
 
 @dataclass(frozen=True)
@@ -56,8 +56,27 @@ class OrgSettings:
     template_approval_required: bool
     sso_issuer: str | None
     sso_client_id: str | None
-    reminder_interval_hours: int = 48  # envelopes.lifecycle_rules: 0 = no reminders
-    expiry_warning_days: int = 3  # 0 = no expiry warning
+    # declared by envelopes (its wiring.OrgSetting): the value in force; 0 = off
+    reminder_interval_hours: int
+    expiry_warning_days: int
+
+
+# Settings other features own (``wiring.OrgSetting``), by key; ``registry.install()``
+# declares them. Accounts stores them; what they mean is their feature's.
+_declared: dict[str, OrgSetting] = {}
+
+
+def declare_setting(setting: OrgSetting) -> None:
+    """Store and offer ``setting`` (idempotent; a feature's wiring declares it)."""
+    _declared[setting.key] = setting
+
+
+def _declared_setting(key: str) -> OrgSetting:
+    try:
+        return _declared[key]
+    except KeyError:
+        raise InvalidInput(f"unknown organisation setting {key!r}",
+                           code="unknown_setting") from None
 
 
 def _user_view(u: User) -> UserView:
@@ -198,27 +217,20 @@ def _settings_view(org: Organisation) -> OrgSettings:
         template_approval_required=bool(raw.get("template_approval_required", True)),
         sso_issuer=sso.get("issuer") if sso else None,
         sso_client_id=sso.get("client_id") if sso else None,
-        reminder_interval_hours=lifecycle_rules.org_interval(raw),
-        expiry_warning_days=lifecycle_rules.org_warning_days(raw))
+        **{key: setting.read(raw) for key, setting in _declared.items()})
 
 
 def update_settings(rt: Runtime, principal: Principal, *,
                     mfa_required_roles: list[str] | None = None,
                     template_approval_required: bool | None = None,
                     sso: dict[str, str] | None = None,
-                    reminder_interval_hours: int | None = None,
-                    expiry_warning_days: int | None = None) -> OrgSettings:
+                    **declared: Any) -> OrgSettings:
+    """Change the organisation's settings; ``declared`` are settings another feature
+    declared (``reminder_interval_hours=24``): None keeps one, its feature checks a value."""
     principal.require(Permission.SETTINGS_MANAGE)
-    lifecycle: dict[str, int] = {}
-    try:  # checked before anything is written
-        if reminder_interval_hours is not None:
-            lifecycle[lifecycle_rules.REMINDER_SETTING] = lifecycle_rules.check_interval(
-                reminder_interval_hours)
-        if expiry_warning_days is not None:
-            lifecycle[lifecycle_rules.WARNING_SETTING] = lifecycle_rules.check_warning_days(
-                expiry_warning_days)
-    except lifecycle_rules.RuleError as exc:
-        raise InvalidInput(exc.message, code=exc.code) from exc
+    # checked before anything is written
+    owned = {key: _declared_setting(key).check(value) for key, value in declared.items()
+             if value is not None}
     from accord.accounts import oidc
     from accord.accounts.login import set_mfa_roles
 
@@ -234,7 +246,7 @@ def update_settings(rt: Runtime, principal: Principal, *,
         if template_approval_required is not None:
             org.settings = {**(org.settings or {}),
                             "template_approval_required": template_approval_required}
-        if lifecycle:
-            org.settings = {**(org.settings or {}), **lifecycle}
+        if owned:
+            org.settings = {**(org.settings or {}), **owned}
         uow.commit()
         return _settings_view(org)

@@ -12,10 +12,10 @@ from typing import Any
 
 from fastapi.responses import Response
 
-from accord.accounts.pages import Console
-from accord.accounts.services import Principal
+from accord.access import Principal
 from accord.drafting.domain import Action, may
 from accord.errors import AccordError
+from accord.web.console import Console
 
 MAX_JSON_CHARS = 500_000  # a JSON textarea (the services cap what it holds)
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")

@@ -16,8 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from accord.accounts.domain import Permission
-from accord.accounts.pages import Console, ConsoleUser
+from accord.access import Permission
 from accord.drafting import services, variables
 from accord.drafting.domain import parse_roles
 from accord.drafting.pages.common import collect, details_of, page_context, pdf_response
@@ -34,6 +33,7 @@ from accord.drafting.pages.form import (
 from accord.envelopes.services import staff_actor
 from accord.errors import AccordError, Conflict
 from accord.runtime import Runtime
+from accord.web.console import Console, ConsoleUser
 from accord.web.deps import Rt, client_ip, user_agent
 from accord.web.templating import render
 

@@ -15,8 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from accord.accounts.domain import Permission
-from accord.accounts.pages import Console, ConsoleUser
+from accord.access import Permission
 from accord.drafting import services
 from accord.drafting.pages.common import (
     Errors,
@@ -32,6 +31,7 @@ from accord.drafting.pages.common import (
     version_pair,
 )
 from accord.errors import AccordError, NotFound
+from accord.web.console import Console, ConsoleUser
 from accord.web.deps import Rt
 from accord.web.templating import render
 

@@ -20,8 +20,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from accord.accounts.domain import Permission
-from accord.accounts.services import Principal
+from accord.access import Permission, Principal
 from accord.drafting import variables
 from accord.drafting.domain import Action, RoleSpec, VersionStatus, label, parse_roles
 from accord.drafting.render.values import to_json

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from accord.accounts.services import Principal
+from accord.access import Principal
 from accord.drafting.domain import (
     Action,
     Issue,

@@ -17,9 +17,8 @@ from sqlalchemy.orm import Mapper, Session
 from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.orm.exc import StaleDataError
 
+from accord.access import Permission, Principal
 from accord.accounts import services as accounts
-from accord.accounts.domain import Permission
-from accord.accounts.services import Principal
 from accord.drafting.domain import (
     Action,
     Issue,
@@ -32,7 +31,6 @@ from accord.drafting.domain import (
 )
 from accord.drafting.models import Clause, ClauseVersion, Template, TemplateVersion
 from accord.errors import Conflict, Forbidden, InvalidInput, NotFound
-from accord.runtime import Runtime
 
 APPROVAL_SETTING = "template_approval_required"
 V = TypeVar("V", ClauseVersion, TemplateVersion)
@@ -41,7 +39,7 @@ V = TypeVar("V", ClauseVersion, TemplateVersion)
 # -- access --------------------------------------------------------------------------------
 
 
-# the permission (accounts.domain.MATRIX, and API-key scopes) each drafting action needs
+# the permission (accord.access.MATRIX, and API-key scopes) each drafting action needs
 PERMISSION_OF: dict[Action, Permission] = {
     Action.READ: Permission.TEMPLATE_READ,
     Action.READ_ALL: Permission.TEMPLATE_READ,
@@ -309,15 +307,3 @@ def template_view(principal: Principal, tpl: Template,
             source_sha256=v.source_sha256, created_at=v.created_at,
             published_at=v.published_at, retired_at=v.retired_at)
             for v in versions if visible(principal, v.status)])
-
-
-# -- for the command line ------------------------------------------------------------------
-
-
-def principal_for_email(rt: Runtime, email: str) -> Principal:
-    """The active user with this email, as a principal (the CLI's ``--as``)."""
-    return accounts.principal_for_email(rt, email)
-
-
-def org_id_by_slug(rt: Runtime, slug: str) -> str:
-    return accounts.org_id_by_slug(rt, slug)

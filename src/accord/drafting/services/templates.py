@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from accord.accounts.services import Principal
+from accord.access import Principal
 from accord.drafting import variables
 from accord.drafting.domain import (
     Action,

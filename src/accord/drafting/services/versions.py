@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from accord.accounts.services import Principal
+from accord.access import Principal
 from accord.drafting.domain import (
     LifecycleError,
     Step,

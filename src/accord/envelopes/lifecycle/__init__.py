@@ -29,8 +29,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from accord.accounts.domain import Permission
-from accord.accounts.services import Principal, org_settings
+from accord.access import Permission, Principal
+from accord.accounts.services import org_settings
 from accord.audit import services as audit
 from accord.delivery.mail import Email
 from accord.delivery.services import enqueue, send_email

@@ -18,14 +18,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from accord.accounts.domain import Permission
-from accord.accounts.pages import ConsoleUser
+from accord.access import Permission
 from accord.documents.pdf import DocumentError, inspect_pdf
 from accord.envelopes import services
 from accord.envelopes.domain import EnvelopeStatus, FieldKind, RecipientRole
 from accord.envelopes.placement import FieldRequest
 from accord.envelopes.services import documents
 from accord.errors import AccordError, InvalidInput
+from accord.web.console import ConsoleUser
 from accord.web.deps import Rt, client_ip, user_agent
 from accord.web.templating import render
 

@@ -15,9 +15,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from accord.accounts.pages import ConsoleUser
 from accord.envelopes import lifecycle, services
 from accord.errors import AccordError, Conflict, InvalidInput
+from accord.web.console import ConsoleUser
 from accord.web.deps import Rt, client_ip, user_agent
 
 router = APIRouter(prefix="/console", include_in_schema=False)

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from accord.accounts.services import Principal
+from accord.access import Principal
 from accord.audit import services as audit
 from accord.delivery.services import enqueue
 from accord.envelopes.domain import (

@@ -4,8 +4,7 @@ audit export and the organisation's root certificate (the PDF and crypto work it
 
 from __future__ import annotations
 
-from accord.accounts.domain import Permission
-from accord.accounts.services import Principal
+from accord.access import Permission, Principal
 from accord.audit import services as audit
 from accord.documents import services as documents
 from accord.documents.audit_export import DONE_TAGS, EnvelopeFacts, signed_export

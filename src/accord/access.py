@@ -1,9 +1,21 @@
-"""Roles, permissions, API-key scopes and who may see which envelope. Pure rules: no
-database, no web. The README's permission matrix is generated from ``MATRIX``."""
+"""The access vocabulary every feature speaks: roles, permissions, API-key scopes, who is
+calling (``Principal``) and who may see which envelope. Pure rules: no database, no web.
+The README's permission matrix is generated from ``MATRIX``.
+
+Infrastructure, below ``web`` and every feature: the rules live here; checking who a
+caller is (API keys, console sessions: accounts' tables) stays in ``accounts``, which
+``app.create_app`` installs behind ``web.deps.Authenticator``."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING, Protocol
+
+from accord.errors import Forbidden
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 
 class Role(StrEnum):
@@ -115,6 +127,43 @@ def key_within(key_role: str, key_scopes: frozenset[str], caller_role: str,
         return True
     return effective_scopes(key_role, key_scopes) <= effective_scopes(caller_role,
                                                                        caller_scopes)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: always inside exactly one organisation."""
+
+    org_id: str
+    user_id: str
+    role: str
+    email: str
+    name: str
+    team: str | None = None
+    scopes: frozenset[str] | None = None  # set for API keys; None for console sessions
+
+    def can(self, permission: Permission) -> bool:
+        return allowed(self.role, permission, self.scopes)
+
+    def require(self, permission: Permission) -> None:
+        if not allowed(self.role, permission):
+            raise Forbidden(f"the {self.role} role may not do this ({permission})",
+                            code="forbidden")
+        if not allowed(self.role, permission, self.scopes):
+            raise Forbidden(f"this API key's scopes do not allow {permission}",
+                            code="scope_missing")
+
+
+class Credential(Protocol):
+    """Credentials not checked yet: a read that takes them checks them in its own
+    transaction (``Database.read``), so that authenticating costs no transaction of its
+    own."""
+
+    def principal(self, conn: Connection) -> Principal: ...
+
+
+def principal_in(conn: Connection, who: Principal | Credential) -> Principal:
+    """``who`` itself, or the principal its credentials name (checked on ``conn``)."""
+    return who if isinstance(who, Principal) else who.principal(conn)
 
 
 class Access(StrEnum):
