@@ -3,6 +3,7 @@
 from accord.accounts import models as accounts_models
 from accord.audit import models as audit_models
 from accord.bulk import models as bulk_models
+from accord.contracts import models as contracts_models
 from accord.delivery import models as delivery_models
 from accord.documents import models as documents_models
 from accord.drafting import models as drafting_models
@@ -15,6 +16,7 @@ __all__ = [
     "accounts_models",
     "audit_models",
     "bulk_models",
+    "contracts_models",
     "delivery_models",
     "documents_models",
     "drafting_models",

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from accord.audit import services as audit
 from accord.delivery.models import MailboxMessage, OutboxMessage
@@ -253,3 +254,37 @@ def test_worker_killed_while_sealing_completes_once_after_the_lease(
     assert facts["copies"] == {ANN: 1, CARL: 1}
     assert facts["rows"] == [("delivered", {"envelope_id": env["id"]})]
     _verified(rt, client, sender, env["id"])
+
+
+def test_completion_tells_envelope_completed_once_in_its_transaction(
+        rt: Runtime, client: TestClient, sender: Member,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Later features (contracts) learn of a completion through the ``envelope.completed``
+    event, fired once, in the transaction that records it: a subscriber that fails makes
+    the recording fail (and be retried), it cannot see a half-recorded completion."""
+    from accord.signing.completion import ENVELOPE_COMPLETED
+
+    told: list[tuple[str, str, str]] = []
+
+    def subscriber(session: Session, *, envelope_id: str, org_id: str, now: object) -> None:
+        env = envelopes.lock(session, envelope_id)
+        assert env is not None and env.sealed_blob is not None  # the same transaction
+        told.append((envelope_id, org_id, env.status))
+
+    monkeypatch.setattr(ENVELOPE_COMPLETED, "_subscribers", [subscriber])
+    env = _envelope(client, sender)
+    _sign_last(rt, client, sender)
+    assert told == []  # the signature alone tells nothing
+    drain(rt)
+    assert told == [(env["id"], sender.org_id, "completed")]
+    complete(rt, {"envelope_id": env["id"]})  # a redelivered task tells no one again
+    assert len(told) == 1
+
+    def broken(session: Session, **kwargs: object) -> None:
+        raise RuntimeError("subscriber down")
+
+    monkeypatch.setattr(ENVELOPE_COMPLETED, "_subscribers", [broken])
+    other = _envelope(client, sender)
+    _sign_last(rt, client, sender)
+    drain(rt)
+    assert _facts(rt, other["id"])["status"] == "completing"  # not recorded; retried later

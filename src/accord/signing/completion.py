@@ -60,10 +60,17 @@ from accord.runtime import Runtime
 from accord.signing.factors import certificate_line
 from accord.signing.signature import initials_of, render_typed
 from accord.storage.blobs import sha256_hex
+from accord.wiring import Event
 
 COMPLETE = "envelope:complete"
 COMPLETED_TAG = "envelope:completed"
 SYSTEM = "system"
+# Told in the transaction that records the completion, once per envelope, as
+# ``fire(session, envelope_id=..., org_id=..., now=...)``: later features (contracts,
+# connectors) subscribe in their wiring. A subscriber that raises fails the recording,
+# which the task retries; so a subscriber must not raise on bad data, only on outages.
+ENVELOPE_COMPLETED = Event("envelope.completed",
+                           "an envelope completed and its sealed PDF is stored")
 # a failing seal (a timestamp authority down, a storage error) is retried for two days:
 # at once, 10 s, 1 min, 5 min, 15 min, 30 min, 1 h, 2 h, 4 h, 8 h, 12 h, 24 h
 RETRY_SCHEDULE_S: tuple[float, ...] = (0, 10, 60, 300, 900, 1800, 3600, 7200, 14400, 28800,
@@ -274,6 +281,7 @@ def _record(rt: Runtime, plan: _Plan, result: _Sealed) -> None:
                       f"sealed document with its certificate of completion is attached.\n\n"
                       f"Envelope: {env.id}\n"),
                 attachments=(attachment,)), now=plan.now, org_id=env.org_id)
+        ENVELOPE_COMPLETED.fire(s, envelope_id=env.id, org_id=env.org_id, now=plan.now)
         envelopes.commit_or_conflict(s)
     log.info("envelope %s completed and sealed", plan.envelope_id)
 
