@@ -1,5 +1,5 @@
 """The README stays true: the two set-up commands, the lock they install from, and the
-permission matrix as enforced."""
+permission matrix and the layering line as enforced."""
 
 from __future__ import annotations
 
@@ -64,3 +64,13 @@ def test_lock_pins_every_declared_dependency(lock: str, extra: str | None) -> No
 
 def test_permission_matrix_matches_the_code() -> None:
     assert matrix_markdown() in README
+
+
+def test_layering_line_matches_the_import_check() -> None:
+    """The README's one line of layering is the order tests/test_layering.py enforces."""
+    from tests.test_layering import LAYERS
+
+    line = next(ln.strip() for ln in README.splitlines()
+                if ln.startswith("    errors, ") and " -> " in ln)
+    said = [unit.strip() for group in line.split(" -> ") for unit in group.split(",")]
+    assert said == [u for u in LAYERS if u != "__version__"]
