@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import text
 
 from accord.config import Settings
-from accord.runtime import build_runtime
+from accord.runtime import Runtime, build_runtime
 from accord.storage.blobs import (
     GROUP_MAGIC,
     BlobError,
@@ -155,3 +155,14 @@ def test_memory_store_shreds_alike() -> None:
     assert store.get(b) == PDF and store.exists(a)
     with pytest.raises(BlobShredded):
         store.put(PDF, group="a")
+
+
+def test_the_runtime_shreds_on_either_database(rt: Runtime) -> None:
+    """``rt.blobs`` and ``rt.keys`` share the key store, whichever database runs."""
+    key = rt.blobs.put(PDF, group="envelope-1")
+    assert rt.blobs.get(key) == PDF
+    assert rt.settings.key_store_file.exists()
+    rt.keys.destroy_group("envelope-1")
+    with pytest.raises(BlobShredded):
+        rt.blobs.get(key)
+    assert rt.blobs.get(rt.blobs.put(PDF)) == PDF
