@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -84,3 +85,36 @@ def test_the_runtime_keeps_the_key_store_apart(tmp_path: Path) -> None:
                                  seed_demo=False))
     rt2.blobs.put(b"doc", group="env-1")
     assert elsewhere.exists() and not (tmp_path / "data2" / "keys.sqlite").exists()
+
+
+def test_a_file_that_is_no_key_store_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "keys.sqlite"
+    path.write_bytes(b"not a database at all" * 100)
+    with pytest.raises(KeyStoreError, match="not a usable key store"):
+        LocalKeyStore(path, secrets.token_bytes(32)).wrap("g", secrets.token_bytes(32), b"")
+
+
+def test_threads_share_one_key_per_group(tmp_path: Path) -> None:
+    master = secrets.token_bytes(32)
+    store = LocalKeyStore(tmp_path / "keys.sqlite", master)
+    dek = secrets.token_bytes(32)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        wrapped = list(pool.map(lambda i: store.wrap(f"g{i % 3}", dek, b"a"), range(24)))
+    fresh = LocalKeyStore(tmp_path / "keys.sqlite", master)
+    assert all(fresh.unwrap(f"g{i % 3}", w, b"a") == dek for i, w in enumerate(wrapped))
+    assert [v.entries for v in fresh.versions()] == [3]
+
+
+def test_keys_status_reports_a_foreign_master_key(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from accord.storage import cli as keys_cli
+
+    path = tmp_path / "keys.sqlite"
+    LocalKeyStore(path, secrets.token_bytes(32)).wrap("g", secrets.token_bytes(32), b"")
+    monkeypatch.setattr(keys_cli, "key_store",
+                        lambda: LocalKeyStore(path, secrets.token_bytes(32)))
+    result = CliRunner().invoke(keys_cli.app, ["status"])
+    assert result.exit_code == 2
+    assert "another master key" in result.output

@@ -223,20 +223,28 @@ class LocalKeyStore:
             with suppress(FileExistsError):  # owner-only; SQLite's journal gets the same
                 os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
             target = str(self.path)
-        db = sqlite3.connect(target, timeout=30.0, isolation_level=None,
-                             check_same_thread=False)
-        db.execute("PRAGMA secure_delete = ON")  # deleted entries are overwritten
-        db.execute("PRAGMA journal_mode = DELETE")  # no journal left behind after a commit
-        db.execute(f"PRAGMA synchronous = {'FULL' if self._durable else 'OFF'}")
-        db.execute("PRAGMA foreign_keys = ON")
+        try:
+            db = sqlite3.connect(target, timeout=30.0, isolation_level=None,
+                                 check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise KeyStoreError(f"cannot open the key store {self.path}: {exc}") from exc
         self._db, self._pid = db, os.getpid()
         self._keyring.clear()
-        with self._write() as c:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    c.execute(statement)
-            if c.execute("SELECT count(*) FROM keyring").fetchone()[0] == 0:
-                self._add_version(c, 1)
+        try:
+            db.execute("PRAGMA secure_delete = ON")  # deleted entries are overwritten
+            db.execute("PRAGMA journal_mode = DELETE")  # no journal left after a commit
+            db.execute(f"PRAGMA synchronous = {'FULL' if self._durable else 'OFF'}")
+            db.execute("PRAGMA foreign_keys = ON")
+            with self._write() as c:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        c.execute(statement)
+                if c.execute("SELECT count(*) FROM keyring").fetchone()[0] == 0:
+                    self._add_version(c, 1)
+        except sqlite3.Error as exc:
+            self._db = None
+            db.close()
+            raise KeyStoreError(f"{self.path} is not a usable key store: {exc}") from exc
         return db
 
     @contextmanager
@@ -370,6 +378,8 @@ class LocalKeyStore:
                                     "GROUP BY version").fetchall())
             rows = c.execute("SELECT version, created_at FROM keyring ORDER BY version"
                              ).fetchall()
+            for version, _ in rows:  # each opens with this master key
+                self._kek(c, version)
         newest = rows[-1][0] if rows else None
         return [MasterKeyVersion(version=v, created_at=datetime.fromisoformat(at),
                                  entries=int(counts.get(v, 0)), active=v == newest)
