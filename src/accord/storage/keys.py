@@ -418,8 +418,8 @@ class LocalKeyStore:
             old = tuple(v for (v,) in c.execute(
                 "SELECT version FROM keyring WHERE version < ? ORDER BY version", (target,)))
             c.execute("DELETE FROM keyring WHERE version < ?", (target,))
-        for v in old:
-            self._keyring.pop(v, None)
+            for v in old:
+                self._keyring.pop(v, None)
         return old
 
 
