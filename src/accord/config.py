@@ -20,6 +20,10 @@ class Settings(BaseSettings):
                                      "data_dir. postgresql+psycopg://... for PostgreSQL.")
     master_key: str | None = Field(None, description="Base64 of 32 bytes that wrap every blob "
                                    "key; default: generated into data_dir/master.key.")
+    key_store_path: Path | None = Field(None, description="The key store: the shred keys of "
+                                        "grouped documents (README: Keys and "
+                                        "crypto-shredding); default data_dir/keys.sqlite. "
+                                        "Back it up apart from the database and blobs.")
     base_url: str = Field("http://127.0.0.1:8000", description="Public URL used in emails.")
     host: str = "127.0.0.1"
     port: int = 8000
@@ -109,6 +113,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'accord.db').resolve()}"
+
+    @property
+    def key_store_file(self) -> Path:
+        return self.key_store_path or self.data_dir / "keys.sqlite"
 
     @property
     def is_sqlite(self) -> bool:
