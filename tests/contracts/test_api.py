@@ -56,6 +56,11 @@ def test_import_keeps_the_pdf_byte_for_byte(rt: Runtime, client: TestClient) -> 
     assert [d["id"] for d in listed] == [doc["id"]]
     trail = client.get(f"/api/v1/contracts/{c['id']}/audit", headers=m.auth).json()
     assert [e["tag"] for e in trail] == ["contract:filed"]
+    with rt.db.uow() as uow:  # the PDF's text is searchable at once
+        from accord.contracts.models import Contract
+
+        row = uow.session.get(Contract, c["id"])
+        assert row is not None and "Customer signature" in row.search_text
 
 
 def test_another_organisation_sees_nothing(rt: Runtime, client: TestClient) -> None:
@@ -160,3 +165,28 @@ def test_patch_refuses_bad_values(rt: Runtime, client: TestClient) -> None:
         r = client.patch(url, headers=m.auth, json=body)
         assert r.status_code == 422, (body, r.text)
         assert r.json()["error"]["code"] == code, body
+
+
+def test_the_version_column_refuses_a_lost_update(rt: Runtime, client: TestClient) -> None:
+    """Two writers of one contract: the one that read the older version loses (409)."""
+    from accord.contracts.models import Contract
+    from accord.contracts.services import commit_or_conflict
+    from accord.contracts.services.records import update_contract
+    from accord.errors import Conflict
+
+    m = member(rt, role="admin")
+    cid = _import(client, m, pdf()).json()["contract"]["id"]
+    with rt.db.uow() as uow:
+        stale = uow.session.get(Contract, cid)
+        assert stale is not None
+        read_version = stale.version
+        uow.session.expunge(stale)
+    update_contract(rt, m.principal, cid, {"title": "First writer"})
+    with rt.db.uow() as uow:
+        stale = uow.session.merge(stale, load=False)  # the copy read before the change
+        assert stale.version == read_version
+        stale.title = "Second writer"
+        with pytest.raises(Conflict):
+            commit_or_conflict(uow.session)
+    assert client.get(f"/api/v1/contracts/{cid}", headers=m.auth).json()[
+        "contract"]["title"] == "First writer"

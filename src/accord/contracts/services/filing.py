@@ -42,6 +42,7 @@ from accord.contracts.services import (
     tell,
     trail,
 )
+from accord.contracts.services.indexing import queue_index
 from accord.drafting.services import contract_values_of
 from accord.envelopes import queries as envelopes
 from accord.errors import Conflict, InvalidInput, NotFound
@@ -236,6 +237,8 @@ def file_new(session: Session, *, env_id: str | None, org_id: str, title: str,
     doc.changes = {**changes, **({"tags": tags} if tags else {})}
     session.add(doc)
     refresh_search_text(session, contract)
+    if source == "envelope" and doc.blob:
+        queue_index(session, contract, now)
     trail(session, contract, "contract:filed", actor=actor, now=now, ip=ip,
           user_agent=user_agent,
           data={"envelope_id": env_id, "source": source, "type": contract.type,
@@ -289,6 +292,8 @@ def _amend(session: Session, contract: Contract, kind: str, doc: ContractDocumen
     doc.changes = changes
     session.add(doc)
     refresh_search_text(session, contract)
+    if doc.blob:
+        queue_index(session, contract, now)
     trail(session, contract, "contract:renewed" if renewed else "contract:updated",
           actor=SYSTEM, now=now,
           data={"envelope_id": doc.envelope_id, "kind": doc.kind, "seq": doc.seq,

@@ -4,13 +4,9 @@ they carry stay valid; the metadata is read strictly (every problem is a 422).""
 
 from __future__ import annotations
 
-import io
 import logging
 from collections.abc import Mapping
 from typing import Any
-
-from pypdf import PdfReader
-from pypdf.errors import PyPdfError
 
 from accord.access import Permission, Principal
 from accord.accounts.services import users_in_org
@@ -25,6 +21,7 @@ from accord.contracts.services import (
     refresh_search_text,
 )
 from accord.contracts.services.filing import file_new
+from accord.contracts.services.indexing import pdf_text
 from accord.documents.limits import PdfLimits
 from accord.documents.pdf import DocumentError, inspect_pdf
 from accord.errors import InvalidInput, PayloadTooLarge
@@ -35,8 +32,6 @@ log = logging.getLogger("accord.contracts.imports")
 
 META_KEYS = frozenset({*MAPPABLE_FIELDS, "title", "parties", "owner_id"})
 MAX_PARTIES = 20
-MAX_TEXT_PAGES = 50
-MAX_TEXT_CHARS = 100_000
 
 
 def _parties(raw: Any) -> list[dict[str, Any]]:
@@ -55,21 +50,6 @@ def _parties(raw: Any) -> list[dict[str, Any]]:
         out.append({k: str(p.get(k) or "").strip()[:320] or None
                     for k in ("name", "email", "role")})
     return out
-
-
-def _text_of(data: bytes) -> str:
-    """The PDF's text for full-text search (best effort: a PDF without text has none)."""
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        parts = []
-        for page in reader.pages[:MAX_TEXT_PAGES]:
-            parts.append(page.extract_text() or "")
-            if sum(map(len, parts)) > MAX_TEXT_CHARS:
-                break
-        return " ".join(" ".join(parts).split())[:MAX_TEXT_CHARS]
-    except (PyPdfError, ValueError, KeyError, TypeError, RecursionError) as exc:
-        log.info("no text read from an imported PDF: %s", exc)
-        return ""
 
 
 def check_pdf(rt: Runtime, data: bytes) -> None:
@@ -119,7 +99,7 @@ def import_contract(rt: Runtime, principal: Principal, *, data: bytes, filename:
                            code="invalid_contract_field")
     check_pdf(rt, data)
     blob = rt.blobs.put(data)  # content-addressed: the key is the bytes' sha256
-    text = _text_of(data)
+    text = pdf_text(data)
     with rt.db.uow() as uow:
         s = uow.session
         owner = str(meta.get("owner_id") or principal.user_id)
