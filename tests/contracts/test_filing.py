@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from accord.audit import services as audit
 from accord.contracts import domain
@@ -172,19 +172,27 @@ def test_links_stay_in_their_organisation(rt: Runtime) -> None:
         filing.link_envelope(rt, other.principal, c.id, envelope_id=theirs, kind="amendment")
 
 
-def test_filing_tells_contract_filed_webhooks(rt: Runtime) -> None:
+def test_filing_and_renewing_tell_webhooks(rt: Runtime) -> None:
     from accord.webhooks import services as webhooks
 
     m = member(rt, role="admin")
     seeded(rt, m)
     webhooks.create_endpoint(rt, m.principal, url="https://hooks.example.com/x",
                              event_types=["contract.filed"])
+    webhooks.create_endpoint(rt, m.principal, url="https://hooks.example.com/y",
+                             event_types=["contract.renewed"])
     env_id = from_template(rt, m)
     file_now(rt, env_id, m.org_id)
+    [c] = _contracts(rt)
+    addendum = from_template(rt, m, data=sample(end_date="2028-12-31"))
+    filing.link_envelope(rt, m.principal, c.id, envelope_id=addendum,
+                         kind="renewal_addendum")
+    file_now(rt, addendum, m.org_id)
     with rt.db.uow() as uow:
-        n = uow.session.scalar(select(func.count()).select_from(WebhookMessage).where(
-            WebhookMessage.event_type == "contract.filed"))
-    assert n == 1
+        sent = {(w.event_type, w.payload["data"]["contract_id"],
+                 w.payload["data"].get("end_date"))
+                for w in uow.session.scalars(select(WebhookMessage))}
+    assert sent == {("contract.filed", c.id, None), ("contract.renewed", c.id, "2028-12-31")}
 
 
 def test_a_signed_envelope_files_one_contract_even_when_completion_runs_twice(
