@@ -223,3 +223,31 @@ def test_a_signed_envelope_files_one_contract_even_when_completion_runs_twice(
         assert sealed is not None and sealed.status == "completed"
         assert doc.blob == sealed.sealed_blob and doc.sha256 == sealed.sealed_sha256
     assert "Terms and conditions" in c.search_text  # the contract:index task read the PDF
+
+
+def test_bulk_sent_envelopes_carry_their_contract_fields(rt: Runtime) -> None:
+    from accord.bulk import services as bulk
+    from accord.delivery.worker import drain
+    from accord.drafting import services as drafting
+    from accord.drafting.models import TemplateContractValues
+    from tests.bulk.helpers import ROLES, SOURCE, VARIABLES, csv_rows
+
+    admin = member(rt, role="admin")
+    drafting.create_template(rt, admin.principal, key="notice", name="Service Notice",
+                             kind="markdown", source=SOURCE, variables=VARIABLES,
+                             roles=ROLES, contract={"type": "consent", "fields": {
+                                 "customer_name": "customer.legal_name", "value": "fee"}})
+    drafting.submit_template(rt, admin.principal, "notice")
+    drafting.publish_template(rt, admin.principal, "notice")
+    bulk.submit(rt, admin.principal, template_key="notice", data=csv_rows(2))
+    drain(rt)
+    with rt.db.uow() as uow:
+        rows = list(uow.session.scalars(select(TemplateContractValues)))
+        envelope_ids = [r.envelope_id for r in rows]
+        assert sorted(r.values["customer.legal_name"] for r in rows) == [
+            "Customer 0", "Customer 1"]
+    for env_id in envelope_ids:
+        file_now(rt, env_id, admin.org_id)
+    got = sorted((c.type, c.customer_name, c.value) for c in _contracts(rt))
+    assert got == [("consent", "Customer 0", Decimal("10.00")),
+                   ("consent", "Customer 1", Decimal("10.00"))]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -81,7 +82,6 @@ class _Ready:
     rule_data: dict[str, Any] = field(default_factory=dict)  # the values they read
     recipients: dict[str, Any] = field(default_factory=dict)  # per role, blanks dropped
     contract: dict[str, Any] | None = None  # the version's contract section
-    contract_values: dict[str, Any] = field(default_factory=dict)  # what it maps
 
 
 def _ready(rt: Runtime, s: Session, tpl: Template, row: TemplateVersion,
@@ -107,9 +107,7 @@ def _ready(rt: Runtime, s: Session, tpl: Template, row: TemplateVersion,
                   plan=None if tpl.kind == "pdf" else plan_for(s, tpl, row), pdf=pdf,
                   pdf_fields=list(row.pdf_fields), rules=list(row.rules or []),
                   rule_data=routing.pick(to_json(context), routing.variables_read(rules)),
-                  recipients=dict(recipients or {}), contract=row.contract,
-                  contract_values=routing.pick(to_json(context),
-                                               mapped_variables(row.contract)))
+                  recipients=dict(recipients or {}), contract=row.contract)
 
 
 def preview(rt: Runtime, principal: Principal, *, key: str | None = None,
@@ -233,13 +231,24 @@ def create_from_template(rt: Runtime, principal: Principal, *, template_key: str
             template=TemplateRef(version_id=ready.version_id, label=tag,
                                  sha256=ready.source_sha256, clauses=ready.pins),
             rules=ready.rules, data=ready.rule_data, send=send)
-        if ready.contract is not None:
-            uow.session.add(TemplateContractValues(
-                envelope_id=env_id, org_id=principal.org_id,
-                template_version_id=ready.version_id, contract=dict(ready.contract),
-                values=ready.contract_values, created_at=rt.now()))
+        keep_contract_values(uow.session, envelope_id=env_id, org_id=principal.org_id,
+                             version_id=ready.version_id, section=ready.contract,
+                             context=ready.context, now=rt.now())
         envelopes.commit_or_conflict(uow.session)
     return env_id
+
+
+def keep_contract_values(session: Session, *, envelope_id: str, org_id: str,
+                         version_id: str, section: Mapping[str, Any] | None,
+                         context: Mapping[str, Any], now: datetime) -> None:
+    """With the envelope, in its transaction: what it carries for its contract record
+    (nothing if the version has no contract section)."""
+    if section is None:
+        return
+    session.add(TemplateContractValues(
+        envelope_id=envelope_id, org_id=org_id, template_version_id=version_id,
+        contract=dict(section), created_at=now,
+        values=routing.pick(to_json(dict(context)), mapped_variables(section))))
 
 
 @dataclass(frozen=True)
