@@ -81,13 +81,15 @@ def test_bad_data_files_what_it_can_and_flags(rt: Runtime) -> None:
 
         row = uow.session.get(TemplateContractValues, env_id)
         assert row is not None
-        row.values = {**row.values, "end_date": "not a date", "renewal_notice_days": -5}
+        row.values = {**row.values, "end_date": "not a date", "renewal_notice_days": -5,
+                      "tier": 7, "auto_renew": {"odd": True}}
         uow.commit()
     file_now(rt, env_id, m.org_id)
     [c] = _contracts(rt)
     assert c.flagged is True
     assert c.flag_reason is not None and "end_date" in c.flag_reason
     assert "notice_days" in c.flag_reason
+    assert "tags" in c.flag_reason and "auto_renew" in c.flag_reason
     assert c.customer_name == "Harborview Health Partners, LLC"  # what could be read
     assert c.end_date is None and c.notice_days is None
 

@@ -51,6 +51,7 @@ from accord.runtime import Runtime
 log = logging.getLogger("accord.contracts.filing")
 
 LINK_KINDS = ("amendment", "renewal_addendum")
+_ODD = (TypeError, ValueError, ArithmeticError)
 MAX_REASON = 2000
 
 
@@ -111,16 +112,19 @@ def read_leniently(values: Mapping[str, Any], mapping: Mapping[str, str],
         except ContractError as exc:
             problems.append(f"{field_name} (variable {variable}): {exc.message}")
             continue
+        except _ODD as exc:  # a value of a shape no mapping expects: never block
+            problems.append(f"{field_name} (variable {variable}): cannot be read ({exc})")
+            continue
         good[field_name] = variable
     try:
         filed = filed_from(prepared, good, default_type)
-    except ContractError as exc:  # fields that are fine alone but not together
-        problems.append(exc.message)
+    except (ContractError, *_ODD) as exc:  # fields that are fine alone but not together
+        problems.append(str(exc))
         good.pop("end_date", None)
         try:
             filed = filed_from(prepared, good, default_type)
-        except ContractError as again:
-            problems.append(again.message)
+        except (ContractError, *_ODD) as again:
+            problems.append(str(again))
             filed = Filed(type=default_type)
     given = {f for f, var in good.items() if prepared.get(var) not in (None, "")}
     if "sla" in given and filed.sla is None:
