@@ -190,3 +190,20 @@ def test_the_version_column_refuses_a_lost_update(rt: Runtime, client: TestClien
             commit_or_conflict(uow.session)
     assert client.get(f"/api/v1/contracts/{cid}", headers=m.auth).json()[
         "contract"]["title"] == "First writer"
+
+
+def test_api_key_scopes(rt: Runtime, client: TestClient) -> None:
+    from accord.accounts.services import create_api_key
+
+    m = member(rt, role="manager")
+    cid = _import(client, m, pdf()).json()["contract"]["id"]
+    keys = {scope: {"Authorization": "Bearer " + create_api_key(rt, m.user_id, scope,
+                                                                [scope])[1]}
+            for scope in ("contracts:read", "contracts:write", "envelopes:read")}
+    url = f"/api/v1/contracts/{cid}"
+    assert client.get(url, headers=keys["contracts:read"]).status_code == 200
+    assert client.get(url, headers=keys["envelopes:read"]).status_code == 403
+    r = client.patch(url, headers=keys["contracts:read"], json={"tags": ["x"]})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "scope_missing"
+    assert client.patch(url, headers=keys["contracts:write"],
+                        json={"tags": ["x"]}).status_code == 200
