@@ -224,6 +224,7 @@ def test_a_signed_envelope_files_one_contract_even_when_completion_runs_twice(
         sealed = uow.session.get(Envelope, env.id)
         assert sealed is not None and sealed.status == "completed"
         assert doc.blob == sealed.sealed_blob and doc.sha256 == sealed.sealed_sha256
+        assert doc.size == len(rt.blobs.get(doc.blob))
     assert "Terms and conditions" in c.search_text  # the contract:index task read the PDF
 
 

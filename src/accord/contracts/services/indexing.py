@@ -50,22 +50,29 @@ def queue_index(session: Session, contract: Contract, now: datetime) -> None:
 
 
 def index_contract(rt: Runtime, payload: dict[str, Any]) -> None:
-    """The ``contract:index`` task: read every document's text into the search text."""
+    """The ``contract:index`` task: read every document's text into the search text
+    (and note the size of documents filed without one)."""
     contract_id = str(payload.get("contract_id"))
     with rt.db.uow() as uow:
         contract = uow.session.get(Contract, contract_id)
         if contract is None:
             return
         blobs = [d.blob for d in documents_of(uow.session, contract_id) if d.blob]
-    texts = []
+    texts, sizes = [], {}
     for key in blobs:
         try:
-            texts.append(pdf_text(rt.blobs.get(key)))
+            data = rt.blobs.get(key)
         except BlobError as exc:  # a missing blob is not fixed by retrying
             log.warning("contract %s: document %s not readable: %s", contract_id, key, exc)
+            continue
+        sizes[key] = len(data)
+        texts.append(pdf_text(data))
     with rt.db.uow() as uow:
         contract = uow.session.get(Contract, contract_id)
         if contract is None:
             return
+        for doc in documents_of(uow.session, contract_id):
+            if doc.size is None and doc.blob in sizes:
+                doc.size = sizes[doc.blob]
         refresh_search_text(uow.session, contract, " ".join(texts)[:MAX_TEXT_CHARS])
         uow.commit()
