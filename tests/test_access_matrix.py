@@ -28,6 +28,7 @@ AUTHORS = frozenset({"admin", "legal"})
 ADMIN = frozenset({"admin"})
 MANAGERS = frozenset({"admin", "manager"})
 ANY_USER = ALL  # every logged-in user (own objects)
+CONTRACT_MANAGERS = frozenset({"admin", "legal", "manager"})
 
 # (method, path) -> roles allowed. Everyone else must get 403.
 API: dict[tuple[str, str], frozenset[str]] = {
@@ -96,6 +97,14 @@ API: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/webhooks/messages/{webhook_message_id}/replay"): ADMIN,
     ("GET", "/api/v1/outbox"): ADMIN,
     ("POST", "/api/v1/outbox/{outbox_id}/replay"): ADMIN,
+    ("POST", "/api/v1/contracts/import"): CONTRACT_MANAGERS,
+    ("GET", "/api/v1/contracts/{contract_id}"): ALL,
+    ("PATCH", "/api/v1/contracts/{contract_id}"): CONTRACT_MANAGERS,
+    ("POST", "/api/v1/contracts/{contract_id}/terminate"): CONTRACT_MANAGERS,
+    ("POST", "/api/v1/contracts/{contract_id}/links"): CONTRACT_MANAGERS,
+    ("GET", "/api/v1/contracts/{contract_id}/documents"): ALL,
+    ("GET", "/api/v1/contracts/{contract_id}/documents/{contract_document_id}"): ALL,
+    ("GET", "/api/v1/contracts/{contract_id}/audit"): ALL,
     ("DELETE", "/api/v1/webhooks/endpoints/{endpoint_id}"): ADMIN,  # last: it deletes
 }
 
@@ -152,6 +161,9 @@ PAGES: dict[str, frozenset[str]] = {
     "/console/admin/webhooks/{endpoint_id}": ADMIN,
     "/console/admin/webhooks/messages/{webhook_message_id}": ADMIN,
     "/console/admin/outbox": ADMIN,
+    "/console/contracts/import": CONTRACT_MANAGERS,
+    "/console/contracts/{contract_id}": ALL,
+    "/console/contracts/{contract_id}/documents/{contract_document_id}": ALL,
 }
 # Public or ceremony routes: reachable without a console login (their own checks apply).
 PUBLIC = {"/", "/login", "/login/mfa", "/login/sso", "/login/sso/callback",
@@ -216,6 +228,13 @@ def world(rt: Runtime) -> World:
     from accord.delivery.services import list_outbox
 
     ids["outbox_id"] = list_outbox(rt, admin.principal, limit=1)[0].id
+    from accord.contracts.services.imports import import_contract
+    from tests.factories import pdf
+
+    contract = import_contract(rt, admin.principal, data=pdf(), filename="matrix.pdf",
+                               meta={"title": "Matrix contract"})
+    ids["contract_id"] = contract.contract.id
+    ids["contract_document_id"] = contract.documents[0].id
     stranger = member(rt, role="admin", org_name="Stranger Org")
     return World(client, members, stranger, ids)
 

@@ -41,6 +41,8 @@ class Permission(StrEnum):
     USERS_MANAGE = "users:manage"  # users, every API key (with api-keys:manage)
     SETTINGS_MANAGE = "settings:manage"  # organisation settings: MFA, SSO, approval
     OUTBOX_MANAGE = "outbox:manage"  # the organisation's outbox: dead messages, replay
+    CONTRACT_READ = "contract:read"  # contract records, their documents and trails
+    CONTRACT_MANAGE = "contract:manage"  # edit, import, link, terminate contract records
 
 
 class Scope(StrEnum):
@@ -52,6 +54,8 @@ class Scope(StrEnum):
     TEMPLATES_WRITE = "templates:write"
     AUDIT_READ = "audit:read"
     API_KEYS_MANAGE = "api-keys:manage"
+    CONTRACTS_READ = "contracts:read"
+    CONTRACTS_WRITE = "contracts:write"
     ADMIN = "admin"
 
 
@@ -70,6 +74,8 @@ SCOPE_OF: dict[Permission, Scope] = {
     Permission.USERS_MANAGE: Scope.ADMIN,
     Permission.SETTINGS_MANAGE: Scope.ADMIN,
     Permission.OUTBOX_MANAGE: Scope.ADMIN,
+    Permission.CONTRACT_READ: Scope.CONTRACTS_READ,
+    Permission.CONTRACT_MANAGE: Scope.CONTRACTS_WRITE,
 }
 
 P = Permission
@@ -80,11 +86,12 @@ _SENDER = {P.ENVELOPE_SEND, P.ENVELOPE_READ, P.ENVELOPE_VOID, P.AUDIT_READ,
 
 MATRIX: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
-    Role.LEGAL: frozenset(_SENDER | {P.TEMPLATE_AUTHOR, P.TEMPLATE_PUBLISH}),
-    Role.MANAGER: frozenset(_SENDER | {P.DASHBOARD_READ}),
-    Role.AGENT: frozenset(_SENDER),
+    Role.LEGAL: frozenset(_SENDER | {P.TEMPLATE_AUTHOR, P.TEMPLATE_PUBLISH,
+                                     P.CONTRACT_READ, P.CONTRACT_MANAGE}),
+    Role.MANAGER: frozenset(_SENDER | {P.DASHBOARD_READ, P.CONTRACT_READ, P.CONTRACT_MANAGE}),
+    Role.AGENT: frozenset(_SENDER | {P.CONTRACT_READ}),
     Role.COMPLIANCE: frozenset({P.ENVELOPE_READ, P.AUDIT_READ, P.TEMPLATE_READ,
-                                P.API_KEYS_MANAGE}),
+                                P.API_KEYS_MANAGE, P.CONTRACT_READ}),
 }
 
 

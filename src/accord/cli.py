@@ -11,6 +11,7 @@ import typer
 
 from accord import terminal
 from accord.bulk.cli import bulk_send  # typer and rich only, at import
+from accord.contracts.cli import app as contracts_app  # typer and rich only, at import
 from accord.delivery.cli import app as outbox_app  # typer and rich only
 from accord.drafting.cli import app as templates_app  # typer and rich only, at import
 from accord.envelopes.cli import app as envelopes_app  # typer and rich only, at import
@@ -29,6 +30,7 @@ app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(envelopes_app, name="envelopes")
 app.add_typer(keys_app, name="keys")
+app.add_typer(contracts_app, name="contracts")
 if TYPE_CHECKING:
     from accord.access import Principal
     from accord.accounts.services import DemoCredentials

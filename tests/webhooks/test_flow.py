@@ -39,10 +39,11 @@ def test_sending_and_signing_delivers_signed_events(hook_rt: Runtime, client: Te
     assert done.status_code == 200, done.text
     drain(hook_rt)
 
-    # delivery order is not guaranteed (events of one transaction share a timestamp)
+    # delivery order is not guaranteed (events of one transaction share a timestamp);
+    # the completion files a contract record (contracts' subscriber): contract.filed
     assert sorted(receiver.events()) == sorted([
         "envelope.sent", "envelope.delivered", "recipient.viewed", "recipient.signed",
-        "envelope.completed"])
+        "envelope.completed", "contract.filed"])
     ids = set()
     for req in receiver.requests:
         event = Webhook(secret).verify(req.body, req.headers)  # raises if not genuine
@@ -50,7 +51,7 @@ def test_sending_and_signing_delivers_signed_events(hook_rt: Runtime, client: Te
         assert req.headers["content-type"] == "application/json"
         ids.add(req.headers["webhook-id"])
         assert "/s/" not in req.body.decode() and "token" not in req.body.decode()
-    assert len(ids) == 5
+    assert len(ids) == 6
     by_type = {r.json["type"]: r.json["data"] for r in receiver.requests}
     assert by_type["envelope.sent"]["envelope_status"] == "sent"
     assert by_type["recipient.signed"]["recipient_id"] == env["recipients"][0]["id"]

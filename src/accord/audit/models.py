@@ -17,7 +17,8 @@ class AuditEvent(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
-    envelope_id: Mapped[str] = mapped_column(ForeignKey("envelopes.id"), index=True)
+    # the subject's id: an envelope's or a contract's (no foreign key: either table)
+    envelope_id: Mapped[str] = mapped_column(String(36), index=True)
     seq: Mapped[int] = mapped_column(Integer)
     tag: Mapped[str] = mapped_column(String(60))
     actor: Mapped[str] = mapped_column(String(400))

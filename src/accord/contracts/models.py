@@ -58,6 +58,7 @@ class Contract(Base):
     # what full-text search reads: the document text and the metadata, kept by services
     search_text: Mapped[str] = mapped_column(Text, default="")
     flagged: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    flag_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     terminated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -105,6 +105,11 @@ class TemplateContentIn(Strict):
         None, max_length=50, description=RULES_DESCRIPTION + " Template rules may name only "
         "declared roles and variables; they are pinned with the published version.",
         examples=[RULES_EXAMPLE])
+    contract: JSONObject | None = Field(
+        None, description='The contract record its envelopes file: `{"type": '
+        '"support_services", "fields": {"customer_name": "customer.legal_name", '
+        '"end_date": "end_date", ...}}` (contract field -> template variable; checked '
+        "against the declared variables: 422 contract_* codes).")
 
 
 class TemplateIn(TemplateContentIn):
@@ -174,7 +179,7 @@ def _content(body: TemplateContentIn) -> dict[str, Any]:
         "source": body.source, "pdf": _pdf(body.content_base64), "variables": body.variables,
         "roles": None if body.roles is None else [r.model_dump(exclude_none=True)
                                                   for r in body.roles],
-        "rules": body.rules,
+        "rules": body.rules, "contract": body.contract,
         "prefill": body.prefill, "sample_data": body.sample_data,
         "pdf_fields": None if body.pdf_fields is None else [
             f.model_dump(mode="json", exclude_none=True) for f in body.pdf_fields]}

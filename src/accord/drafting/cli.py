@@ -109,7 +109,8 @@ def upload(folder: Annotated[Path, typer.Argument(help="A folder with template.j
     rt, p = terminal.acting_as(as_user)
     content: dict[str, Any] = {"source": seed.source, "variables": seed.variables,
                                "roles": seed.roles, "prefill": seed.prefill,
-                               "sample_data": seed.sample_data or None, "rules": seed.rules}
+                               "sample_data": seed.sample_data or None, "rules": seed.rules,
+                               "contract": seed.contract}
     try:
         services.get_template(rt, p, seed.key)
     except NotFound:

@@ -75,6 +75,8 @@ class TemplateVersion(Base):
     # routing rules (accord.envelopes.routing), pinned with the version like its roles
     rules: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
     sample_data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # {"type": contract type, "fields": {contract field: variable}} (drafting.contract)
+    contract: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     pinned_clauses: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     source_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     fields_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -87,3 +89,17 @@ class TemplateVersion(Base):
     row_version: Mapped[int] = mapped_column(Integer, nullable=False)
 
     __mapper_args__ = {"version_id_col": row_version}  # noqa: RUF012 - SQLAlchemy's API
+
+
+class TemplateContractValues(Base):
+    """What an envelope made from a template with a ``contract`` section carries for its
+    contract record: the section as published and the values of the variables it maps."""
+
+    __tablename__ = "template_contract_values"
+
+    envelope_id: Mapped[str] = mapped_column(ForeignKey("envelopes.id"), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"))
+    template_version_id: Mapped[str] = mapped_column(ForeignKey("template_versions.id"))
+    contract: Mapped[dict[str, Any]] = mapped_column(JSON)
+    values: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -70,8 +70,10 @@ FAMILIES: tuple[Family, ...] = (
            bulk_bytes, "the CSV file (`ACCORD_BULK_MAX_CSV_BYTES`, 20 MiB) as base64, "
            "plus 1 MiB", "`ACCORD_BULK_MAX_CSV_BYTES`", code="csv_too_large"),
     Family("documents", "`/api/v1/envelopes`, `/api/v1/templates`, "
-           "`/api/v1/templates/{key}`, `/console/envelopes`",
-           re.compile(r"^/(api/v1/envelopes|api/v1/templates(/[^/]+)?|console/envelopes)/?$"),
+           "`/api/v1/templates/{key}`, `/console/envelopes`, `/api/v1/contracts/import`, "
+           "`/console/contracts/import`",
+           re.compile(r"^/(api/v1/envelopes|api/v1/templates(/[^/]+)?|console/envelopes"
+                      r"|api/v1/contracts/import|console/contracts/import)/?$"),
            upload_bytes, "one PDF of `ACCORD_MAX_DOCUMENT_BYTES` (25 MiB) as base64, plus "
            "1 MiB: the documents of one request add up to about that",
            "`ACCORD_MAX_UPLOAD_BODY_BYTES`"),

@@ -60,6 +60,7 @@ DOCUMENT_OPERATIONS = frozenset({
     ("post", "/api/v1/templates/{key}/preview"),
     ("post", "/api/v1/template-versions/{version_id}/preview"),
     ("post", "/api/v1/bulk-batches"), ("post", "/api/v1/bulk-batches/dry-run"),
+    ("post", "/api/v1/contracts/import"),
 })
 TOO_COMPLEX = (" A PDF (uploaded, or rendered from the template) that would cost more than "
                "the document limits to check or render -- decoded stream sizes, objects, "

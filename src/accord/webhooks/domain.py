@@ -38,6 +38,8 @@ EVENTS: dict[str, str] = {
     "recipient.delivery_failed": "a signing request could not be delivered (refused by the "
                                  "mail server, or retried for 72 hours); data.reason says why",
     "bulk_batch.finished": "every envelope of a bulk send batch was created or failed",
+    "contract.filed": "a contract record was filed (from a completed envelope or an import)",
+    "contract.renewed": "a completed renewal addendum renewed a contract (new end date)",
     "webhook.test": "a test event sent from the API, CLI or console (only to that endpoint)",
 }
 EVENT_TYPES: tuple[str, ...] = tuple(EVENTS)

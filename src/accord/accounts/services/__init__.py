@@ -302,3 +302,13 @@ def org_id_by_slug(rt: Runtime, slug: str) -> str:
             raise NotFound(f"no organisation with slug {slug!r}",
                            code="organisation_not_found")
         return str(org_id)
+
+
+def users_in_org(session: Session, org_id: str, user_ids: set[str]) -> set[str]:
+    """Which of ``user_ids`` are active users of the organisation (contracts' owners and
+    watchers must be)."""
+    if not user_ids:
+        return set()
+    rows = session.scalars(select(User.id).where(User.id.in_(user_ids), User.org_id == org_id,
+                                                 User.active.is_(True)))
+    return {str(uid) for uid in rows}

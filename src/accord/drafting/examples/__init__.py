@@ -2,7 +2,8 @@
 
     clauses/<key>.md              first line "# Title", then the body (Markdown + Jinja)
     <template-key>/template.json  key, name, kind, variables, roles, prefill, sample_data,
-                                  rules (routing rules, optional)
+                                  rules (routing rules, optional), contract (the
+                                  contract section, optional: drafting.contract)
     <template-key>/source.md|source.html
 """
 
@@ -37,6 +38,7 @@ class TemplateSeed:
     prefill: dict[str, str]
     sample_data: dict[str, Any]
     rules: list[dict[str, Any]] = field(default_factory=list)  # routing rules
+    contract: dict[str, Any] | None = None  # the contract section (drafting.contract)
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ def _template(folder: Traversable, *, named_by_key: bool = True) -> TemplateSeed
                         variables=meta["variables"], roles=meta["roles"],
                         prefill=meta.get("prefill", {}),
                         sample_data=meta.get("sample_data", {}),
-                        rules=meta.get("rules", []))
+                        rules=meta.get("rules", []), contract=meta.get("contract"))
 
 
 def read_template_folder(folder: Traversable) -> TemplateSeed:

@@ -55,18 +55,25 @@ from accord.drafting.services.templates import (
     set_settings,
     submit_template,
 )
-from accord.drafting.services.use import create_from_template, preview
+from accord.drafting.services.use import (
+    ContractValues,
+    contract_values_of,
+    create_from_template,
+    preview,
+)
 
 __all__ = [
     "ClauseSummary",
     "ClauseVersionView",
     "ClauseView",
+    "ContractValues",
     "Diff",
     "DraftingSettings",
     "TemplateSummary",
     "TemplateVersionSummary",
     "TemplateVersionView",
     "TemplateView",
+    "contract_values_of",
     "create_clause",
     "create_from_template",
     "create_template",

@@ -30,7 +30,13 @@ from accord.drafting.services.common import (
     require,
 )
 from accord.drafting.services.render import RenderPlan, plan_for, run
-from accord.drafting.services.use import _fields, _given, _Ready, _recipient
+from accord.drafting.services.use import (
+    _fields,
+    _given,
+    _Ready,
+    _recipient,
+    keep_contract_values,
+)
 from accord.drafting.services.versions import TEMPLATES
 from accord.envelopes import routing
 from accord.envelopes import services as envelopes
@@ -64,6 +70,7 @@ class Prepared:
     pdf_fields: tuple[Any, ...]
     rules: tuple[Any, ...] = ()  # routing rules of the version
     optional_roles: frozenset[str] = frozenset()  # roles that rules add: may be left out
+    contract: dict[str, Any] | None = None  # the contract section (drafting.contract)
 
     @property
     def variable_names(self) -> frozenset[str]:
@@ -106,7 +113,7 @@ def _read(rt: Runtime, s: Session, org_id: str, version_id: str) -> Prepared:
         specs=tuple(variables.parse_specs(row.variables)), roles=tuple(roles),
         plan=None if tpl.kind == "pdf" else plan_for(s, tpl, row), pdf_blob=row.pdf_blob,
         pdf_fields=tuple(row.pdf_fields), rules=tuple(row.rules or []),
-        optional_roles=frozenset(routing.added_roles(rules)))
+        optional_roles=frozenset(routing.added_roles(rules)), contract=row.contract)
 
 
 def published_version(rt: Runtime, principal: Principal, template_key: str,
@@ -199,5 +206,8 @@ def create_in(rt: Runtime, principal: Principal, session: Session, p: Prepared, 
                              clauses=p.pins),
         rules=list(p.rules),
         data=routing.pick(to_json(dict(context)), routing.variables_read(rules)))
+    keep_contract_values(session, envelope_id=env_id, org_id=principal.org_id,
+                         version_id=p.version_id, section=p.contract, context=context,
+                         now=rt.now())
     envelopes.send_in(rt, principal, session, env_id, actor=actor)
     return env_id

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from accord.documents.limits import PdfLimits
 from accord.documents.pdf import DocumentError, PdfInfo, inspect_pdf
 from accord.drafting import render, variables
+from accord.drafting.contract import check_contract
 from accord.drafting.domain import (
     KINDS,
     MAX_PDF_FIELDS,
@@ -46,6 +47,7 @@ class TemplateContent:
     sample_data: dict[str, Any] | None = None  # None: generated from the variables
     pdf_fields: list[Any] = field(default_factory=list)
     rules: list[Any] = field(default_factory=list)  # routing rules (envelopes.routing)
+    contract: dict[str, Any] | None = None  # the contract section (drafting.contract)
 
 
 @dataclass(frozen=True)
@@ -225,6 +227,8 @@ def check_template(rt: Runtime, session: Session, org_id: str,
                 {str(v.get("name")) for v in content.variables if isinstance(v, Mapping)})
     issues.extend(check_prefill(content.prefill, declared))
     issues.extend(rule_issues(content, roles, specs if specs_ok else None))
+    if specs_ok:
+        issues.extend(check_contract(content.contract, {s.name: s.type for s in specs}))
     sample: dict[str, Any] = dict(content.sample_data or {})
     if specs_ok:
         if content.sample_data is None:

@@ -227,6 +227,7 @@ class TemplateVersionView:
     sample_data: dict[str, Any]
     pinned_clauses: dict[str, Any]
     rules: list[Any]  # routing rules, pinned with the version
+    contract: dict[str, Any] | None  # the contract section (drafting.contract)
     source_sha256: str | None
     fields_sha256: str | None
     created_by: str | None
@@ -290,6 +291,7 @@ def template_version_view(tpl: Template, v: TemplateVersion) -> TemplateVersionV
         variables=list(v.variables), roles=list(v.roles), pdf_fields=list(v.pdf_fields),
         prefill=dict(v.prefill), sample_data=dict(v.sample_data),
         pinned_clauses=dict(v.pinned_clauses), rules=list(v.rules or []),
+        contract=v.contract,
         source_sha256=v.source_sha256,
         fields_sha256=v.fields_sha256, created_by=v.created_by, created_at=v.created_at,
         submitted_at=v.submitted_at, published_by=v.published_by,

@@ -7,6 +7,7 @@ from sqlalchemy.exc import IntegrityError
 
 from accord.accounts.services import org_of_user
 from accord.drafting import variables
+from accord.drafting.contract import normalised
 from accord.drafting.domain import VersionStatus, sha256_text
 from accord.drafting.examples import load_examples
 from accord.drafting.models import Clause, ClauseVersion, Template, TemplateVersion
@@ -61,7 +62,8 @@ def seed_examples(rt: Runtime, org_id: str, *, publisher_user_id: str) -> None:
             content = TemplateContent(
                 kind=seed.kind, source=seed.source, variables=list(seed.variables),
                 roles=list(seed.roles), prefill=dict(seed.prefill),
-                sample_data=dict(seed.sample_data), rules=list(seed.rules))
+                sample_data=dict(seed.sample_data), rules=list(seed.rules),
+                contract=seed.contract)
             checked = check_template(rt, s, org_id, content)
             bodies, pins, issues = latest_pins(s, org_id, checked.clause_keys, checked.roles)
             if issues:
@@ -84,6 +86,7 @@ def seed_examples(rt: Runtime, org_id: str, *, publisher_user_id: str) -> None:
                 status=VersionStatus.PUBLISHED.value, source=seed.source, pdf_blob=None,
                 variables=list(seed.variables), roles=list(seed.roles), pdf_fields=[],
                 prefill=dict(seed.prefill), rules=list(seed.rules),
+                contract=normalised(seed.contract),
                 sample_data=checked.sample_data,
                 pinned_clauses=pins, source_sha256=sha256_text(seed.source),
                 fields_sha256=rendered.fields_sha256, created_by=publisher_user_id,

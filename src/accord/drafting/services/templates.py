@@ -8,6 +8,7 @@ from typing import Any
 
 from accord.access import Principal
 from accord.drafting import variables
+from accord.drafting.contract import normalised
 from accord.drafting.domain import (
     Action,
     Issue,
@@ -54,6 +55,7 @@ def _version_row(rt: Runtime, principal: Principal, content: TemplateContent,
         pdf_blob=blob, variables=list(content.variables), roles=list(content.roles),
         pdf_fields=list(content.pdf_fields), prefill=dict(content.prefill),
         rules=list(content.rules), sample_data=sample, pinned_clauses={},
+        contract=normalised(content.contract),
         source_sha256=blob if blob is not None else sha256_text(content.source),
         created_by=principal.user_id, created_at=rt.now())
 
@@ -64,16 +66,19 @@ def create_template(rt: Runtime, principal: Principal, *, key: str, name: str, k
                     prefill: dict[str, Any] | None = None,
                     sample_data: dict[str, Any] | None = None,
                     pdf_fields: list[Any] | None = None,
-                    rules: list[Any] | None = None) -> TemplateView:
+                    rules: list[Any] | None = None,
+                    contract: dict[str, Any] | None = None) -> TemplateView:
     """A new template with a draft version 1, validated as uploaded (one 422 listing every
     problem). ``sample_data`` defaults to plausible values generated from the variables.
-    ``rules`` are routing rules (``envelopes.routing``) on its variables and roles."""
+    ``rules`` are routing rules (``envelopes.routing``) on its variables and roles;
+    ``contract`` the contract section (``drafting.contract``): the contract type its
+    envelopes file and which variables fill which contract fields."""
     require(principal, Action.AUTHOR)
     head = [i for i in (check_key(key), check_name(name, "name")) if i]
     content = TemplateContent(kind=kind, source=source, pdf=pdf, variables=variables or [],
                               roles=roles or [], prefill=prefill or {},
                               sample_data=sample_data, pdf_fields=pdf_fields or [],
-                              rules=rules or [])
+                              rules=rules or [], contract=contract)
     with rt.db.uow() as uow:
         s = uow.session
         if head:  # report the content's problems too: every problem at once
@@ -98,7 +103,8 @@ def edit_template(rt: Runtime, principal: Principal, key: str, *, source: str | 
                   roles: list[Any] | None = None, prefill: dict[str, Any] | None = None,
                   sample_data: dict[str, Any] | None = None,
                   pdf_fields: list[Any] | None = None,
-                  rules: list[Any] | None = None) -> TemplateView:
+                  rules: list[Any] | None = None,
+                  contract: dict[str, Any] | None = None) -> TemplateView:
     """Change what is given (the rest is carried over from the latest version; new
     variables without new ``sample_data`` get generated sample data). A draft is edited in
     place; a version in review, published or retired is left untouched and the edit becomes
@@ -118,7 +124,8 @@ def edit_template(rt: Runtime, principal: Principal, key: str, *, source: str | 
             sample_data=sample_data if sample_data is not None else (
                 None if variables is not None else dict(latest.sample_data)),
             pdf_fields=list(latest.pdf_fields) if pdf_fields is None else pdf_fields,
-            rules=list(latest.rules or []) if rules is None else rules)
+            rules=list(latest.rules or []) if rules is None else rules,
+            contract=latest.contract if contract is None else contract)
         checked = check_template(rt, s, principal.org_id, content)
         row = _version_row(rt, principal, content, checked.sample_data, template_id=tpl.id,
                            version=latest.version + 1)
@@ -131,7 +138,7 @@ def edit_template(rt: Runtime, principal: Principal, key: str, *, source: str | 
 
 # what an author gives a version
 _CONTENT = ("source", "pdf_blob", "variables", "roles", "pdf_fields", "prefill", "sample_data",
-            "rules")
+            "rules", "contract")
 
 
 def _same_content(a: TemplateVersion, b: TemplateVersion) -> bool:
@@ -181,7 +188,7 @@ def _prepare_publish(rt: Runtime, principal: Principal, key: str,
             pdf=rt.blobs.get(row.pdf_blob) if row.pdf_blob else None,
             variables=list(row.variables), roles=list(row.roles), prefill=dict(row.prefill),
             sample_data=dict(row.sample_data), pdf_fields=list(row.pdf_fields),
-            rules=list(row.rules or []))
+            rules=list(row.rules or []), contract=row.contract)
         checked = check_template(rt, s, principal.org_id, content)
         if tpl.kind == "pdf":
             return _Prepared(row.id, row.row_version, {}, None, {},

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 from accord.access import Permission, Principal
 from accord.db import new_id
 from accord.drafting import variables
+from accord.drafting.contract import mapped_variables
 from accord.drafting.domain import (
     Action,
     RecipientIssue,
@@ -21,7 +23,7 @@ from accord.drafting.domain import (
     match_recipients,
     parse_roles,
 )
-from accord.drafting.models import Template, TemplateVersion
+from accord.drafting.models import Template, TemplateContractValues, TemplateVersion
 from accord.drafting.prefill import merge_prefill
 from accord.drafting.render.values import to_json
 from accord.drafting.services.checks import pdf_field_request
@@ -79,6 +81,7 @@ class _Ready:
     rules: list[Any] = field(default_factory=list)  # routing rules of the version
     rule_data: dict[str, Any] = field(default_factory=dict)  # the values they read
     recipients: dict[str, Any] = field(default_factory=dict)  # per role, blanks dropped
+    contract: dict[str, Any] | None = None  # the version's contract section
 
 
 def _ready(rt: Runtime, s: Session, tpl: Template, row: TemplateVersion,
@@ -104,7 +107,7 @@ def _ready(rt: Runtime, s: Session, tpl: Template, row: TemplateVersion,
                   plan=None if tpl.kind == "pdf" else plan_for(s, tpl, row), pdf=pdf,
                   pdf_fields=list(row.pdf_fields), rules=list(row.rules or []),
                   rule_data=routing.pick(to_json(context), routing.variables_read(rules)),
-                  recipients=dict(recipients or {}))
+                  recipients=dict(recipients or {}), contract=row.contract)
 
 
 def preview(rt: Runtime, principal: Principal, *, key: str | None = None,
@@ -217,12 +220,55 @@ def create_from_template(rt: Runtime, principal: Principal, *, template_key: str
         rendered = run(ready.plan, ready.context, envelope_id=env_id)
         document, fields = rendered.pdf, _fields(ready, rendered.fields)
     tag = label(ready.tpl_key, ready.version)
-    return envelopes.create(
-        rt, principal, subject=subject or ready.tpl_name, message=message,
-        documents=[envelopes.DocumentInput(f"{ready.tpl_name}.pdf", document)],
-        recipients=[replace(_recipient(r, _given(r, ready.recipients)), key=r.key)
-                    for r in ready.roles],
-        fields=fields, expires_in_days=expires_in_days, actor=actor, envelope_id=env_id,
-        template=TemplateRef(version_id=ready.version_id, label=tag,
-                             sha256=ready.source_sha256, clauses=ready.pins),
-        rules=ready.rules, data=ready.rule_data, send=send)
+    with rt.db.uow() as uow:  # the envelope and what it carries for its contract: one commit
+        envelopes.create(
+            rt, principal, session=uow.session, subject=subject or ready.tpl_name,
+            message=message,
+            documents=[envelopes.DocumentInput(f"{ready.tpl_name}.pdf", document)],
+            recipients=[replace(_recipient(r, _given(r, ready.recipients)), key=r.key)
+                        for r in ready.roles],
+            fields=fields, expires_in_days=expires_in_days, actor=actor, envelope_id=env_id,
+            template=TemplateRef(version_id=ready.version_id, label=tag,
+                                 sha256=ready.source_sha256, clauses=ready.pins),
+            rules=ready.rules, data=ready.rule_data, send=send)
+        keep_contract_values(uow.session, envelope_id=env_id, org_id=principal.org_id,
+                             version_id=ready.version_id, section=ready.contract,
+                             context=ready.context, now=rt.now())
+        envelopes.commit_or_conflict(uow.session)
+    return env_id
+
+
+def keep_contract_values(session: Session, *, envelope_id: str, org_id: str,
+                         version_id: str, section: Mapping[str, Any] | None,
+                         context: Mapping[str, Any], now: datetime) -> None:
+    """With the envelope, in its transaction: what it carries for its contract record
+    (nothing if the version has no contract section)."""
+    if section is None:
+        return
+    session.add(TemplateContractValues(
+        envelope_id=envelope_id, org_id=org_id, template_version_id=version_id,
+        contract=dict(section), created_at=now,
+        values=routing.pick(to_json(dict(context)), mapped_variables(section))))
+
+
+@dataclass(frozen=True)
+class ContractValues:
+    """What an envelope made from a template with a ``contract`` section carries for its
+    contract record (``contracts`` reads it when the envelope completes)."""
+
+    template_version_id: str
+    type: str
+    fields: dict[str, str]  # contract field -> variable
+    values: dict[str, Any]  # variable -> value (JSON), the mapped ones only
+
+
+def contract_values_of(session: Session, envelope_id: str) -> ContractValues | None:
+    """The contract section and mapped values of an envelope (None: not from a template
+    with a contract section)."""
+    row = session.get(TemplateContractValues, envelope_id)
+    if row is None:
+        return None
+    section = dict(row.contract or {})
+    return ContractValues(template_version_id=row.template_version_id,
+                          type=str(section.get("type") or "support_services"),
+                          fields=dict(section.get("fields") or {}), values=dict(row.values))
