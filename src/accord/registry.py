@@ -19,6 +19,7 @@ from accord.accounts.services import admin as accounts_admin
 from accord.accounts.wiring import WIRING as ACCOUNTS
 from accord.audit import services as audit
 from accord.bulk.wiring import WIRING as BULK
+from accord.contracts.wiring import WIRING as CONTRACTS
 from accord.delivery import handlers
 from accord.delivery.wiring import WIRING as DELIVERY
 from accord.envelopes.wiring import WIRING as ENVELOPES
@@ -29,7 +30,8 @@ from accord.wiring import Sweep, Wiring
 
 log = logging.getLogger("accord.registry")
 
-FEATURES: tuple[Wiring, ...] = (DELIVERY, ACCOUNTS, ENVELOPES, SIGNING, BULK, WEBHOOKS)
+FEATURES: tuple[Wiring, ...] = (DELIVERY, ACCOUNTS, ENVELOPES, SIGNING, BULK, WEBHOOKS,
+                                CONTRACTS)
 
 _lock = threading.Lock()
 

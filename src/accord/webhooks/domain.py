@@ -38,6 +38,9 @@ EVENTS: dict[str, str] = {
     "recipient.delivery_failed": "a signing request could not be delivered (refused by the "
                                  "mail server, or retried for 72 hours); data.reason says why",
     "bulk_batch.finished": "every envelope of a bulk send batch was created or failed",
+    "contract.renewal_due": "a contract's first renewal window opened (data.end_date, "
+                            "data.days_left)",
+    "contract.expired": "a contract passed its end date without renewal; it is flagged",
     "webhook.test": "a test event sent from the API, CLI or console (only to that endpoint)",
 }
 EVENT_TYPES: tuple[str, ...] = tuple(EVENTS)

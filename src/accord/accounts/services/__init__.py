@@ -302,3 +302,14 @@ def org_id_by_slug(rt: Runtime, slug: str) -> str:
             raise NotFound(f"no organisation with slug {slug!r}",
                            code="organisation_not_found")
         return str(org_id)
+
+
+def active_principals(session: Session, org_id: str,
+                      user_ids: set[str]) -> dict[str, Principal]:
+    """The active users among ``user_ids`` that belong to ``org_id``, as principals (a
+    background job acting for a contract's owner, notices to its watchers)."""
+    if not user_ids:
+        return {}
+    rows = session.scalars(select(User).where(User.id.in_(user_ids), User.org_id == org_id,
+                                              User.active.is_(True)))
+    return {u.id: _principal(u) for u in rows}
