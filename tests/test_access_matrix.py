@@ -95,6 +95,7 @@ API: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/webhooks/messages/{webhook_message_id}"): ADMIN,
     ("POST", "/api/v1/webhooks/messages/{webhook_message_id}/replay"): ADMIN,
     ("GET", "/api/v1/outbox"): ADMIN,
+    ("GET", "/api/v1/contracts/renewals"): ALL,
     ("POST", "/api/v1/outbox/{outbox_id}/replay"): ADMIN,
     ("DELETE", "/api/v1/webhooks/endpoints/{endpoint_id}"): ADMIN,  # last: it deletes
 }
@@ -152,6 +153,7 @@ PAGES: dict[str, frozenset[str]] = {
     "/console/admin/webhooks/{endpoint_id}": ADMIN,
     "/console/admin/webhooks/messages/{webhook_message_id}": ADMIN,
     "/console/admin/outbox": ADMIN,
+    "/console/contracts/renewals": ALL,
 }
 # Public or ceremony routes: reachable without a console login (their own checks apply).
 PUBLIC = {"/", "/login", "/login/mfa", "/login/sso", "/login/sso/callback",

@@ -453,11 +453,11 @@ def pipeline(rt: Runtime, principal: Principal, *, band: str | None = None,
                               .limit(limit + 1)))
         page = rows[:limit]
         links = _addenda_of(s, [c.id for c in page])
-    items = [_item(c, today, links.get(c.id)) for c in page]
-    last = page[-1] if len(rows) > limit and page else None
+        items = [_item(c, today, links.get(c.id)) for c in page]  # read in the unit
+    last = items[-1] if len(rows) > limit and items else None
     return Pipeline(today=today, time_zone=org.time_zone, counts=counts, items=items,
                     next_cursor=_encode_cursor(last.end_date, last.id)
-                    if last is not None and last.end_date else None)
+                    if last is not None else None)
 
 
 def _addenda_of(session: Session, ids: list[str]) -> dict[str, str]:
@@ -467,7 +467,7 @@ def _addenda_of(session: Session, ids: list[str]) -> dict[str, str]:
                            .where(ContractLink.contract_id.in_(ids),
                                   ContractLink.kind == ADDENDUM_LINK)
                            .order_by(ContractLink.created_at))
-    return dict(rows.tuples().all())  # the latest wins
+    return {str(cid): str(eid) for cid, eid in rows}  # the latest wins
 
 
 def _item(c: Contract, today: date, addendum: str | None) -> RenewalItem:
