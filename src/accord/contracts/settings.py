@@ -53,7 +53,7 @@ def check_time_zone(value: Any) -> str:
                             "such as Europe/Paris")
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ContractError("invalid_time_zone", f"unknown time zone {value!r}") from None
     return value
 
