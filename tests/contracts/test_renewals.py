@@ -255,4 +255,4 @@ def test_webhook_events_for_renewal_due_and_expired(rt: Runtime, clock: Clock,
     assert [(o, k, d["contract_id"], d["from"]) for o, k, d in seen] == [
         (boss.org_id, "contract.renewal_due", cid, "active"),
         (boss.org_id, "contract.expired", cid, "renewal_due")]
-    assert seen[1][2]["contract_status"] == "expired"
+    assert (seen[1][2]["status"], seen[1][2]["type"]) == ("expired", "support_services")

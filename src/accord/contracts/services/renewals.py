@@ -196,12 +196,14 @@ def contract_event(session: Session, contract: Contract, tag: str, *, now: datet
     the audit log takes contract trails, the audit event (in a savepoint: while the trail
     is keyed by envelope, the append is refused and only the webhook goes out)."""
     event_type = tag.replace(":", ".")
-    if event_type in WEBHOOK_EVENTS:
-        body = {"contract_id": contract.id, "contract_status": contract.status, **data}
+    if event_type in WEBHOOK_EVENTS:  # the shape of records' ``tell``
+        body = {"contract_id": contract.id, "type": contract.type,
+                "status": contract.status, **data}
         webhooks.emit(session, contract.org_id, event_type, body, now)
     try:
         with session.begin_nested():
-            audit.record(session, contract, tag, actor="system", now=now, data=data)
+            audit.record(session, contract, tag, actor="system", now=now,
+                         data={"contract_id": contract.id, **data})
     except IntegrityError:
         log.debug("audit trail of contracts not available: %s not recorded", tag)
 
@@ -289,6 +291,24 @@ class SweepResult:
                 f"{self.addenda} addend(a)")
 
 
+def _claim(session: Session, c: Contract, due: Due, end: date, now: datetime) -> bool:
+    """Insert the notice rows of what is due (their unique key claims them) and flush them
+    with the status change (the version column guards it); False when another
+    transaction got there first (everything of this one is rolled back)."""
+    rows = [(RENEWAL, w) for w in due.windows]
+    rows += [(OPT_OUT, 0)] if due.opt_out else []
+    rows += [(EXPIRED, 0)] if due.expired_notice else []
+    for kind, days in rows:
+        session.add(ContractNotice(org_id=c.org_id, contract_id=c.id, kind=kind,
+                                   window_days=days, term_end=end, sent_at=now))
+    try:
+        session.flush()
+    except (IntegrityError, StaleDataError):
+        session.rollback()
+        return False
+    return True
+
+
 def process(rt: Runtime, contract_id: str, result: SweepResult | None = None) -> bool:
     """Send what is due for one contract and move its status, in one transaction. False
     when nothing was due any more (or another worker holds or did it)."""
@@ -309,34 +329,29 @@ def process(rt: Runtime, contract_id: str, result: SweepResult | None = None) ->
                       today=today, sent=_sent(s, [(c.id, end)])[c.id])
         if not due.work(c.status):
             return False
-        counts = SweepResult()
-        for w in due.windows:
-            s.add(ContractNotice(org_id=c.org_id, contract_id=c.id, kind=RENEWAL,
-                                 window_days=w, term_end=end, sent_at=now))
-        if due.windows:  # one notice, for the nearest window passed
-            counts.notices += _notify(rt, s, c, RENEWAL, min(due.windows), today, now)
-        if due.opt_out:
-            s.add(ContractNotice(org_id=c.org_id, contract_id=c.id, kind=OPT_OUT,
-                                 window_days=0, term_end=end, sent_at=now))
-            counts.opt_out_warnings += _notify(rt, s, c, OPT_OUT, 0, today, now)
         before = c.status
         if due.status.value != before:
             c.status, c.updated_at = due.status.value, now
-            if due.status == ContractStatus.EXPIRED:
-                c.flagged = True
-                counts.expired += 1
-                contract_event(s, c, "contract:expired", now=now,
-                               data={"from": before, "end_date": end.isoformat(),
-                                     "flagged": True})
-            else:
-                counts.renewal_due += 1
-                contract_event(s, c, "contract:renewal_due", now=now,
-                               data={"from": before, "end_date": end.isoformat(),
-                                     "days_left": (end - today).days})
+            c.flagged = c.flagged or due.status == ContractStatus.EXPIRED
+        if not _claim(s, c, due, end, now):
+            return False  # another worker got there first
+        counts = SweepResult()
+        if due.windows:  # one notice, for the nearest window passed
+            counts.notices += _notify(rt, s, c, RENEWAL, min(due.windows), today, now)
+        if due.opt_out:
+            counts.opt_out_warnings += _notify(rt, s, c, OPT_OUT, 0, today, now)
         if due.expired_notice:
-            s.add(ContractNotice(org_id=c.org_id, contract_id=c.id, kind=EXPIRED,
-                                 window_days=0, term_end=end, sent_at=now))
             _notify(rt, s, c, EXPIRED, 0, today, now)
+        if c.status == ContractStatus.EXPIRED.value and before != c.status:
+            counts.expired += 1
+            contract_event(s, c, "contract:expired", now=now,
+                           data={"from": before, "end_date": end.isoformat(),
+                                 "flagged": True})
+        elif before != c.status:
+            counts.renewal_due += 1
+            contract_event(s, c, "contract:renewal_due", now=now,
+                           data={"from": before, "end_date": end.isoformat(),
+                                 "days_left": (end - today).days})
         try:
             s.commit()
         except (IntegrityError, StaleDataError):  # another worker got there first
