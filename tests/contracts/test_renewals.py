@@ -256,3 +256,18 @@ def test_webhook_events_for_renewal_due_and_expired(rt: Runtime, clock: Clock,
         (boss.org_id, "contract.renewal_due", cid, "active"),
         (boss.org_id, "contract.expired", cid, "renewal_due")]
     assert (seen[1][2]["status"], seen[1][2]["type"]) == ("expired", "support_services")
+
+
+def test_the_sweep_is_wired_for_every_worker(rt: Runtime, clock: Clock) -> None:
+    from accord import registry
+    from accord.contracts.wiring import WIRING
+
+    assert "renewals" in {s.name for s in registry.sweeps()}
+    assert {s.key for s in WIRING.org_settings} == {
+        "time_zone", "renewal_windows", "renewal_opt_out_warning_days",
+        "renewal_addendum_days", "renewal_template", "renewal_addendum_mode"}
+    boss = organisation(rt)
+    add_contract(rt, boss, end=date(2027, 3, 31))
+    clock.freeze(utc(2026, 12, 1, 9))
+    swept = registry.sweep_once(rt)["renewals"]  # what `accord worker --once` runs
+    assert str(swept).startswith("1 renewal notice(s)")
