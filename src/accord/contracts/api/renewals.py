@@ -1,6 +1,6 @@
 """The renewals pipeline by API: ``GET /api/v1/contracts/renewals`` (``contract:read``).
 
-Thin: parse, call ``services.renewals.pipeline``, return its view."""
+Thin: parse, call ``services.pipeline.pipeline``, return its view."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from accord.access import Permission, Principal
-from accord.contracts.services import renewals
+from accord.contracts.services import pipeline as pipe
 from accord.web.deps import Rt, requires
 from accord.web.openapi import error_responses
 
@@ -66,6 +66,6 @@ def pipeline(rt: Rt, principal: CanReadContracts,
              limit: Annotated[int, Query(ge=1, le=200)] = 50,
              cursor: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
              ) -> PipelineOut:
-    got = renewals.pipeline(rt, principal, band=band, owner_id=owner_id, limit=limit,
+    got = pipe.pipeline(rt, principal, band=band, owner_id=owner_id, limit=limit,
                             cursor=cursor)
     return PipelineOut.model_validate(got, from_attributes=True)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from accord.access import Permission
-from accord.contracts.services import renewals
+from accord.contracts.services import pipeline as pipe
 from accord.web.console import ConsoleUser
 from accord.web.deps import Rt
 from accord.web.templating import render
@@ -27,8 +27,8 @@ def renewals_page(request: Request, rt: Rt, console: ConsoleUser,
                   cursor: Annotated[str, Query(max_length=200)] = "") -> HTMLResponse:
     p = console.principal
     p.require(Permission.CONTRACT_READ)
-    chosen = band if band in renewals.BANDS else None
-    got = renewals.pipeline(rt, p, band=chosen, owner_id=p.user_id if mine == "1" else None,
+    chosen = band if band in pipe.BANDS else None
+    got = pipe.pipeline(rt, p, band=chosen, owner_id=p.user_id if mine == "1" else None,
                             limit=PAGE_SIZE, cursor=cursor or None)
     return render(request, "contracts/renewals.html", pipeline=got, band=chosen or "",
                   mine=mine == "1", labels=LABELS, first_page=not cursor,
