@@ -96,6 +96,7 @@ API: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/webhooks/messages/{webhook_message_id}"): ADMIN,
     ("POST", "/api/v1/webhooks/messages/{webhook_message_id}/replay"): ADMIN,
     ("GET", "/api/v1/outbox"): ADMIN,
+    ("GET", "/api/v1/contracts/renewals"): ALL,
     ("POST", "/api/v1/outbox/{outbox_id}/replay"): ADMIN,
     ("POST", "/api/v1/contracts/import"): CONTRACT_MANAGERS,
     ("GET", "/api/v1/contracts/{contract_id}"): ALL,
@@ -164,6 +165,7 @@ PAGES: dict[str, frozenset[str]] = {
     "/console/contracts/import": CONTRACT_MANAGERS,
     "/console/contracts/{contract_id}": ALL,
     "/console/contracts/{contract_id}/documents/{contract_document_id}": ALL,
+    "/console/contracts/renewals": ALL,
 }
 # Public or ceremony routes: reachable without a console login (their own checks apply).
 PUBLIC = {"/", "/login", "/login/mfa", "/login/sso", "/login/sso/callback",

@@ -82,7 +82,7 @@ P = Permission
 # the mailbox and SMS sink (live signing links, one-time codes of every envelope) are
 # admin-only: their messages carry no envelope, so no finer rule can filter them
 _SENDER = {P.ENVELOPE_SEND, P.ENVELOPE_READ, P.ENVELOPE_VOID, P.AUDIT_READ,
-           P.TEMPLATE_READ, P.TEMPLATE_USE, P.API_KEYS_MANAGE}
+           P.TEMPLATE_READ, P.TEMPLATE_USE, P.API_KEYS_MANAGE, P.CONTRACT_READ}
 
 MATRIX: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
@@ -73,6 +73,24 @@ class SettingsPatch(Strict):
     expiry_warning_days: StrictInt | None = Field(
         None, ge=0, le=30, description="Email the recipients whose turn it is, and the "
         "sender, N days before an envelope expires (default 3; 0 = off).")
+    time_zone: SingleLine | None = Field(
+        None, max_length=64, description="The organisation's IANA time zone (default UTC): "
+        "contract renewal windows are whole days in it.")
+    renewal_windows: list[StrictInt] | None = Field(
+        None, max_length=12, description="Renewal notice windows, days before a contract's "
+        "end (default [120, 90, 60]; a contract's own windows win).")
+    renewal_opt_out_warning_days: StrictInt | None = Field(
+        None, ge=0, le=365, description="Warn N days before an auto-renewing contract's "
+        "opt-out notice date (default 30; 0 = off).")
+    renewal_addendum_days: StrictInt | None = Field(
+        None, ge=0, le=3660, description="Draft the renewal addendum N days before a "
+        "contract's end (default 60; 0 = never).")
+    renewal_template: SingleLine | None = Field(
+        None, max_length=80, description="Key of the published template renewal addenda "
+        "are drafted from (empty: none).")
+    renewal_addendum_mode: Literal["confirm", "auto"] | None = Field(
+        None, description="confirm: the addendum is a draft the owner reviews and sends "
+        "(default); auto: it is sent at once.")
 
 
 class MeOut(BaseModel):
@@ -155,4 +173,9 @@ def update_settings(body: SettingsPatch, rt: Rt, principal: CanManageSettings) -
         template_approval_required=body.template_approval_required,
         sso=body.sso.model_dump() if body.sso else None,
         reminder_interval_hours=body.reminder_interval_hours,
-        expiry_warning_days=body.expiry_warning_days)
+        expiry_warning_days=body.expiry_warning_days, time_zone=body.time_zone,
+        renewal_windows=body.renewal_windows,
+        renewal_opt_out_warning_days=body.renewal_opt_out_warning_days,
+        renewal_addendum_days=body.renewal_addendum_days,
+        renewal_template=body.renewal_template,
+        renewal_addendum_mode=body.renewal_addendum_mode)

@@ -40,6 +40,9 @@ EVENTS: dict[str, str] = {
     "bulk_batch.finished": "every envelope of a bulk send batch was created or failed",
     "contract.filed": "a contract record was filed (from a completed envelope or an import)",
     "contract.renewed": "a completed renewal addendum renewed a contract (new end date)",
+    "contract.renewal_due": "a contract's first renewal window opened (data.end_date, "
+                            "data.days_left)",
+    "contract.expired": "a contract passed its end date without renewal; it is flagged",
     "webhook.test": "a test event sent from the API, CLI or console (only to that endpoint)",
 }
 EVENT_TYPES: tuple[str, ...] = tuple(EVENTS)

@@ -312,3 +312,14 @@ def users_in_org(session: Session, org_id: str, user_ids: set[str]) -> set[str]:
     rows = session.scalars(select(User.id).where(User.id.in_(user_ids), User.org_id == org_id,
                                                  User.active.is_(True)))
     return {str(uid) for uid in rows}
+
+
+def active_principals(session: Session, org_id: str,
+                      user_ids: set[str]) -> dict[str, Principal]:
+    """The active users among ``user_ids`` that belong to ``org_id``, as principals (a
+    background job acting for a contract's owner, notices to its watchers)."""
+    if not user_ids:
+        return {}
+    rows = session.scalars(select(User).where(User.id.in_(user_ids), User.org_id == org_id,
+                                              User.active.is_(True)))
+    return {u.id: _principal(u) for u in rows}

@@ -6,7 +6,7 @@ broader than itself (``domain.key_within``)."""
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -59,6 +59,13 @@ class OrgSettings:
     # declared by envelopes (its wiring.OrgSetting): the value in force; 0 = off
     reminder_interval_hours: int
     expiry_warning_days: int
+    # declared by contracts (its wiring.OrgSetting; rules in contracts.settings)
+    time_zone: str = "UTC"
+    renewal_windows: list[int] = field(default_factory=lambda: [120, 90, 60])
+    renewal_opt_out_warning_days: int = 30
+    renewal_addendum_days: int = 60
+    renewal_template: str | None = None
+    renewal_addendum_mode: str = "confirm"
 
 
 # Settings other features own (``wiring.OrgSetting``), by key; ``registry.install()``

@@ -1,7 +1,13 @@
 """What every group of contract use cases shares: loading a contract for a principal (per
 organisation, 404 otherwise), the views the API, console and CLI show, the tags and the
 text full-text search reads, and the ``contract:*`` audit trail of each contract (its own
-hash-linked chain; ``contract.*`` webhooks go through the webhooks feature)."""
+hash-linked chain; ``contract.*`` webhooks go through the webhooks feature).
+
+The groups: ``records`` (read, edit, terminate), ``filing`` (a completed envelope files,
+amends or renews), ``imports`` (signed PDFs made elsewhere), ``indexing`` (document text
+for search), ``renewals`` (the renewal sweep and its notices), ``addenda`` (the renewal
+addendum drafted from the organisation's template), ``pipeline`` (what is due for
+renewal, by band)."""
 
 from __future__ import annotations
 

@@ -185,9 +185,10 @@ def create_in(rt: Runtime, principal: Principal, session: Session, p: Prepared, 
               envelope_id: str, context: Mapping[str, Any], document: bytes,
               rendered_fields: tuple[Any, ...], recipients: Mapping[str, Mapping[str, Any]],
               subject: str | None, message: str, expires_in_days: int,
-              actor: envelopes.Actor | None = None) -> str:
+              actor: envelopes.Actor | None = None, send: bool = True) -> str:
     """Create and send the row's envelope in the caller's transaction (the caller
-    commits, together with whatever marks the row done)."""
+    commits, together with whatever marks the row done); ``send=False`` leaves it a
+    draft for its sender to review and send."""
     given = {k: v for k, v in recipients.items()  # blank: the role's default, if any
              if k not in p.optional_roles or v.get("name") or v.get("email")}
     ready = _Ready(tpl_key=p.key, tpl_name=p.name, version_id=p.version_id,
@@ -209,5 +210,6 @@ def create_in(rt: Runtime, principal: Principal, session: Session, p: Prepared, 
     keep_contract_values(session, envelope_id=env_id, org_id=principal.org_id,
                          version_id=p.version_id, section=p.contract, context=context,
                          now=rt.now())
-    envelopes.send_in(rt, principal, session, env_id, actor=actor)
+    if send:
+        envelopes.send_in(rt, principal, session, env_id, actor=actor)
     return env_id
