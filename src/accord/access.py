@@ -41,6 +41,7 @@ class Permission(StrEnum):
     USERS_MANAGE = "users:manage"  # users, every API key (with api-keys:manage)
     SETTINGS_MANAGE = "settings:manage"  # organisation settings: MFA, SSO, approval
     OUTBOX_MANAGE = "outbox:manage"  # the organisation's outbox: dead messages, replay
+    CONTRACT_READ = "contract:read"  # the organisation's contracts: search, export, views
 
 
 class Scope(StrEnum):
@@ -53,6 +54,7 @@ class Scope(StrEnum):
     AUDIT_READ = "audit:read"
     API_KEYS_MANAGE = "api-keys:manage"
     ADMIN = "admin"
+    CONTRACTS_READ = "contracts:read"
 
 
 SCOPE_OF: dict[Permission, Scope] = {
@@ -70,13 +72,14 @@ SCOPE_OF: dict[Permission, Scope] = {
     Permission.USERS_MANAGE: Scope.ADMIN,
     Permission.SETTINGS_MANAGE: Scope.ADMIN,
     Permission.OUTBOX_MANAGE: Scope.ADMIN,
+    Permission.CONTRACT_READ: Scope.CONTRACTS_READ,
 }
 
 P = Permission
 # the mailbox and SMS sink (live signing links, one-time codes of every envelope) are
 # admin-only: their messages carry no envelope, so no finer rule can filter them
 _SENDER = {P.ENVELOPE_SEND, P.ENVELOPE_READ, P.ENVELOPE_VOID, P.AUDIT_READ,
-           P.TEMPLATE_READ, P.TEMPLATE_USE, P.API_KEYS_MANAGE}
+           P.TEMPLATE_READ, P.TEMPLATE_USE, P.API_KEYS_MANAGE, P.CONTRACT_READ}
 
 MATRIX: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
@@ -84,7 +87,7 @@ MATRIX: dict[Role, frozenset[Permission]] = {
     Role.MANAGER: frozenset(_SENDER | {P.DASHBOARD_READ}),
     Role.AGENT: frozenset(_SENDER),
     Role.COMPLIANCE: frozenset({P.ENVELOPE_READ, P.AUDIT_READ, P.TEMPLATE_READ,
-                                P.API_KEYS_MANAGE}),
+                                P.API_KEYS_MANAGE, P.CONTRACT_READ}),
 }
 
 

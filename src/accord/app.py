@@ -79,6 +79,8 @@ def create_app(rt: Runtime) -> FastAPI:  # noqa: PLR0915 - one import + mount pe
     from accord.accounts.services import Authenticator
     from accord.bulk.api import router as bulk_api
     from accord.bulk.pages import router as bulk_pages
+    from accord.contracts.api import router as contracts_api
+    from accord.contracts.pages import router as contracts_pages
     from accord.delivery.api import router as outbox_api
     from accord.delivery.pages import router as delivery_pages
     from accord.drafting.api import router as drafting_api
@@ -165,6 +167,8 @@ def create_app(rt: Runtime) -> FastAPI:  # noqa: PLR0915 - one import + mount pe
     app.include_router(signing_pages)
     app.include_router(bulk_api)
     app.include_router(bulk_pages)
+    app.include_router(contracts_api)
+    app.include_router(contracts_pages)
     static = Path(__file__).parent / "web" / "static"
     app.mount("/static", StaticFiles(directory=static), name="static")
     return app

@@ -35,7 +35,8 @@ class Console:
                "templates": allowed(role, Permission.TEMPLATE_READ),
                "dashboard": allowed(role, Permission.DASHBOARD_READ),
                "admin": allowed(role, Permission.USERS_MANAGE),
-               "settings": allowed(role, Permission.SETTINGS_MANAGE)}
+               "settings": allowed(role, Permission.SETTINGS_MANAGE),
+               "contracts": allowed(role, Permission.CONTRACT_READ)}
         return {"user": self.principal, "csrf_token": self.csrf_token,
                 "org_name": self.org_name, "nav": nav, "can": can}
 

@@ -13,7 +13,7 @@ from starlette.responses import HTMLResponse
 
 ROOT = Path(__file__).resolve().parent.parent
 FEATURES = ("web", "accounts", "envelopes", "drafting", "signing", "delivery", "audit",
-            "documents", "bulk", "webhooks")
+            "documents", "bulk", "webhooks", "contracts")
 
 
 def _fmt_time(value: datetime | None) -> str:

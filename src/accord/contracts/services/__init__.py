@@ -1,0 +1,1 @@
+"""Contract use cases, one module per group."""
