@@ -14,7 +14,7 @@ BASE = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def add_contract(rt: Runtime, org_id: str, *, title: str = "Support agreement",
-                 type: str = "support_services", status: str = "active",  # noqa: A002
+                 type: str = "support_services", status: str = "active",
                  tags: tuple[str, ...] = (), text: str = "", n: int = 0,
                  end_date: date | None = None, value: str | None = None,
                  customer: str | None = None, customer_name: str | None = None,

@@ -26,7 +26,8 @@ MAX_INDEX_WORDS = 16_000  # PostgreSQL's positions stop at 16,383
 MAX_INDEX_CHARS = 200_000  # a tsvector holds at most 1 MiB
 
 _RUN = re.compile(r"[^\W_]+")  # letters and digits of any script
-_LETTERS = re.compile(r"[a-z0-9]+|[^\W\d_]+")  # ASCII words, or runs of letters
+# PostgreSQL's parser reads "1e5" as a number of its own, so "1e5abc" is two words
+_SCIENTIFIC = re.compile(r"[0-9]+e[0-9]+(?=[^0-9])")
 
 
 def words(text: str, limit: int | None = None) -> list[str]:
@@ -35,10 +36,12 @@ def words(text: str, limit: int | None = None) -> list[str]:
     out: list[str] = []
     for run in _RUN.findall(folded):
         parts = [run] if run.isascii() else _split(run)
-        for part in parts:
-            out.append(part[:MAX_WORD_CHARS])
-            if limit is not None and len(out) >= limit:
-                return out
+        for whole in parts:
+            sci = _SCIENTIFIC.match(whole) if whole[0].isdigit() else None
+            for part in (whole[:sci.end()], whole[sci.end():]) if sci else (whole,):
+                out.append(part[:MAX_WORD_CHARS])
+                if limit is not None and len(out) >= limit:
+                    return out
     return out
 
 
@@ -47,10 +50,15 @@ def _split(run: str) -> list[str]:
     words; other digits and numerals separate (PostgreSQL's parser does not read them as
     letters in every locale)."""
     out: list[str] = []
-    for m in _LETTERS.finditer(run):
-        w = m.group()
-        if w.isascii() or w.isalpha():
-            out.append(w)
+    word: list[str] = []
+    for c in run:
+        if c.isalpha() or "0" <= c <= "9":
+            word.append(c)
+        elif word:
+            out.append("".join(word))
+            word = []
+    if word:
+        out.append("".join(word))
     return out
 
 

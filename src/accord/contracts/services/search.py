@@ -213,10 +213,10 @@ def _after(filters: Filters, col: ColumnElement[Any], value: Any,
            last_id: str) -> ColumnElement[bool]:
     """Rows after (value, last_id) in the order: value asc/desc, then id, nulls last."""
     desc = filters.order == "desc"
-    beyond = (col < value) if desc else (col > value)
     next_id = (Contract.id < last_id) if desc else (Contract.id > last_id)
     if value is None:  # in the nulls, at the end
         return and_(col.is_(None), next_id)
+    beyond = (col < value) if desc else (col > value)
     cond = or_(beyond, and_(col == value, next_id))
     if filters.sort in _NULLABLE:
         return or_(and_(col.is_not(None), cond), col.is_(None))
