@@ -179,3 +179,6 @@ class SavedView(Base):
 UNMODELLED = {"table": ("contract_search_fts",), "column": ("contract_search.doc_tsv",),
               "index": ("ix_contract_search_tsv",)}
 Base.metadata.info.setdefault("unmodelled", []).append(UNMODELLED)
+# the search's sorts on nullable columns (ascending, nulls last: the index's own order)
+Index("ix_contracts_org_end_id", Contract.org_id, Contract.end_date, Contract.id)
+Index("ix_contracts_org_value_id", Contract.org_id, Contract.value, Contract.id)

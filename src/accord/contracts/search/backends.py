@@ -12,6 +12,8 @@ A query of exclusions only matches every contract that has none of them.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     ColumnElement,
     Integer,
@@ -22,7 +24,6 @@ from sqlalchemy import (
     column,
     func,
     literal_column,
-    not_,
     select,
     table,
 )
@@ -74,30 +75,35 @@ def websearch_input(term: Term) -> str:
     return '"' + " ".join(term.words) + '"'
 
 
-def _tsquery(terms: tuple[Term, ...], op: str) -> ColumnElement[object]:
-    parts = [func.websearch_to_tsquery(literal_column("'simple'::regconfig"),
-                                       bindparam(None, websearch_input(t), unique=True))
-             for t in terms]
-    out: ColumnElement[object] = parts[0]
-    for part in parts[1:]:
-        out = out.op(op)(part)
-    return out.self_group()
+def _term_query(term: Term) -> ColumnElement[Any]:
+    return func.websearch_to_tsquery(literal_column("'simple'::regconfig"),
+                                     bindparam(None, websearch_input(term), unique=True))
+
+
+def _any(terms: tuple[Term, ...]) -> ColumnElement[Any]:
+    out = _term_query(terms[0])
+    for t in terms[1:]:
+        out = func.tsquery_or(out, _term_query(t))
+    return out
 
 
 TSV = literal_column("contract_search.doc_tsv")
 
 
-def postgres_condition(query: Query) -> ColumnElement[bool]:
-    conds: list[ColumnElement[bool]] = []
-    if query.groups:
-        groups = [_tsquery(g, "||") for g in query.groups]
-        tsq = groups[0]
-        for g in groups[1:]:
-            tsq = tsq.op("&&")(g).self_group()
-        conds.append(TSV.op("@@", is_comparison=True)(tsq))
+def tsquery(query: Query) -> ColumnElement[Any]:
+    """One tsquery for the whole search, so that the GIN index answers it (``a & !b``
+    included): ``tsquery_and`` / ``tsquery_or`` / ``tsquery_not`` are ``&&``, ``||``, ``!!``."""
+    parts = [_any(g) for g in query.groups]
     if query.excluded:
-        conds.append(not_(TSV.op("@@", is_comparison=True)(_tsquery(query.excluded, "||"))))
-    return and_(*conds)
+        parts.append(func.tsquery_not(_any(query.excluded)))
+    out = parts[0]
+    for p in parts[1:]:
+        out = func.tsquery_and(out, p)
+    return out
+
+
+def postgres_condition(query: Query) -> ColumnElement[bool]:
+    return TSV.op("@@", is_comparison=True)(tsquery(query))
 
 
 def condition(query: Query, postgres: bool) -> ColumnElement[bool]:

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from sqlalchemy import ColumnElement, Select, and_, case, or_, select
+from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.orm import Session
 
 from accord.access import Permission, Principal
@@ -225,12 +225,10 @@ def _after(filters: Filters, col: ColumnElement[Any], value: Any,
 
 def _order(filters: Filters, col: ColumnElement[Any]) -> list[ColumnElement[Any]]:
     desc = filters.order == "desc"
-    out: list[ColumnElement[Any]] = []
-    if filters.sort in _NULLABLE:
-        out.append(case((col.is_(None), 1), else_=0))
-    out += [col.desc() if desc else col.asc(),
-            Contract.id.desc() if desc else Contract.id.asc()]
-    return out
+    first = col.desc() if desc else col.asc()
+    if filters.sort in _NULLABLE:  # (created_at and title are never null: index order)
+        first = first.nulls_last()
+    return [first, Contract.id.desc() if desc else Contract.id.asc()]
 
 
 def _where(principal: Principal, filters: Filters, query: Query,

@@ -80,6 +80,11 @@ def upgrade() -> None:
     with op.batch_alter_table("contract_saved_views", schema=None) as batch_op:
         batch_op.create_index("ix_contract_saved_views_org_shared", ["org_id", "shared"],
                               unique=False)
+    with op.batch_alter_table("contracts", schema=None) as batch_op:
+        batch_op.create_index("ix_contracts_org_end_id", ["org_id", "end_date", "id"],
+                              unique=False)
+        batch_op.create_index("ix_contracts_org_value_id", ["org_id", "value", "id"],
+                              unique=False)
     bind = op.get_bind()
     for statement in SQLITE_FTS if bind.dialect.name == "sqlite" else POSTGRES_TSV:
         op.execute(statement)
@@ -108,6 +113,9 @@ def downgrade() -> None:
         for name in ("contract_search_au", "contract_search_ad", "contract_search_ai"):
             op.execute(f"DROP TRIGGER IF EXISTS {name}")
         op.execute("DROP TABLE IF EXISTS contract_search_fts")
+    with op.batch_alter_table("contracts", schema=None) as batch_op:
+        batch_op.drop_index("ix_contracts_org_value_id")
+        batch_op.drop_index("ix_contracts_org_end_id")
     with op.batch_alter_table("contract_saved_views", schema=None) as batch_op:
         batch_op.drop_index("ix_contract_saved_views_org_shared")
     op.drop_table("contract_saved_views")
