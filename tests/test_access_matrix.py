@@ -96,6 +96,13 @@ API: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/webhooks/messages/{webhook_message_id}/replay"): ADMIN,
     ("GET", "/api/v1/outbox"): ADMIN,
     ("POST", "/api/v1/outbox/{outbox_id}/replay"): ADMIN,
+    ("GET", "/api/v1/contracts"): ALL,
+    ("GET", "/api/v1/contracts/export.csv"): ALL,
+    ("GET", "/api/v1/contract-views"): ALL,
+    ("POST", "/api/v1/contract-views"): ALL,
+    ("GET", "/api/v1/contract-views/{view_id}"): ALL,  # others: 404 (the admin's, private)
+    ("PATCH", "/api/v1/contract-views/{view_id}"): ALL,
+    ("DELETE", "/api/v1/contract-views/{view_id}"): ALL,
     ("DELETE", "/api/v1/webhooks/endpoints/{endpoint_id}"): ADMIN,  # last: it deletes
 }
 
@@ -152,6 +159,8 @@ PAGES: dict[str, frozenset[str]] = {
     "/console/admin/webhooks/{endpoint_id}": ADMIN,
     "/console/admin/webhooks/messages/{webhook_message_id}": ADMIN,
     "/console/admin/outbox": ADMIN,
+    "/console/contracts": ALL,
+    "/console/contracts.csv": ALL,
 }
 # Public or ceremony routes: reachable without a console login (their own checks apply).
 PUBLIC = {"/", "/login", "/login/mfa", "/login/sso", "/login/sso/callback",
@@ -216,6 +225,8 @@ def world(rt: Runtime) -> World:
     from accord.delivery.services import list_outbox
 
     ids["outbox_id"] = list_outbox(rt, admin.principal, limit=1)[0].id
+    ids["view_id"] = client.post("/api/v1/contract-views", json={"name": "matrix"},
+                                 headers=admin.auth).json()["id"]
     stranger = member(rt, role="admin", org_name="Stranger Org")
     return World(client, members, stranger, ids)
 
