@@ -177,7 +177,8 @@ class SavedView(Base):
 # Made by migration 0015_search on one backend only, so the models cannot describe them:
 # the schema comparison (accord.migrate.include_object) leaves them alone.
 UNMODELLED = {"table": ("contract_search_fts",), "column": ("contract_search.doc_tsv",),
-              "index": ("ix_contract_search_tsv",)}
+              "index": ("ix_contract_search_tsv", "ix_contracts_org_end_desc",
+                        "ix_contracts_org_value_desc", "ix_contracts_org_title_c")}
 Base.metadata.info.setdefault("unmodelled", []).append(UNMODELLED)
 # the search's sorts on nullable columns (ascending, nulls last: the index's own order)
 Index("ix_contracts_org_end_id", Contract.org_id, Contract.end_date, Contract.id)

@@ -87,7 +87,7 @@ def _any(terms: tuple[Term, ...]) -> ColumnElement[Any]:
     return out
 
 
-TSV = literal_column("contract_search.doc_tsv")
+TSV: ColumnElement[Any] = literal_column("contract_search.doc_tsv")
 
 
 def tsquery(query: Query) -> ColumnElement[Any]:

@@ -9,12 +9,13 @@ import binascii
 import hashlib
 import hmac
 import json
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from sqlalchemy import ColumnElement, Select, and_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from accord.access import Permission, Principal
@@ -203,9 +204,9 @@ def _cursor_value(filters: Filters, row: Any) -> Any:
 # --- the statement ---
 
 def _sort_expr(filters: Filters, postgres: bool) -> ColumnElement[Any]:
-    col: ColumnElement[Any] = _SORT_COLUMNS[filters.sort]
     if filters.sort == "title" and postgres:  # code-point order, as SQLite's BINARY
-        col = Contract.title.collate("C")
+        return Contract.title.collate("C")
+    col: ColumnElement[Any] = _SORT_COLUMNS[filters.sort].expression
     return col
 
 
@@ -244,9 +245,15 @@ def _where(principal: Principal, filters: Filters, query: Query,
         conds.append(Contract.owner_id.in_(owners))
     if filters.customer is not None:
         conds.append(Contract.customer_account_id == filters.customer)
-    for tag in filters.tag:
+    if len(filters.tag) == 1:
         conds.append(Contract.id.in_(select(ContractTag.contract_id).where(
-            ContractTag.org_id == org, ContractTag.tag == tag)))
+            ContractTag.org_id == org, ContractTag.tag == filters.tag[0])))
+    elif filters.tag:  # all of them: one pass over the tags, not one join per tag
+        conds.append(Contract.id.in_(
+            select(ContractTag.contract_id)
+            .where(ContractTag.org_id == org, ContractTag.tag.in_(filters.tag))
+            .group_by(ContractTag.contract_id)
+            .having(func.count() == len(filters.tag))))
     if filters.end_from is not None:
         conds.append(Contract.end_date >= filters.end_from)
     if filters.end_to is not None:
@@ -270,9 +277,9 @@ COLUMNS = (Contract.id, Contract.title, Contract.type, Contract.status, Contract
 
 
 def statement(principal: Principal, filters: Filters, query: Query, *, postgres: bool,
-              after: tuple[Any, str] | None = None) -> Select[Any]:
+              after: tuple[Any, str] | None = None) -> Select[*tuple[Any, ...]]:
     """The search as one SELECT of ``COLUMNS`` (ordered; no limit)."""
-    stmt = select(*COLUMNS)
+    stmt: Select[*tuple[Any, ...]] = select(*COLUMNS)
     if not query.empty:
         stmt = stmt.join(ContractSearch, ContractSearch.contract_id == Contract.id)
     conds = _where(principal, filters, query, postgres)
@@ -282,7 +289,7 @@ def statement(principal: Principal, filters: Filters, query: Query, *, postgres:
     return stmt.where(*conds).order_by(*_order(filters, col))
 
 
-def _rows(session: Session, raw: list[Any]) -> list[ContractRow]:
+def _rows(session: Session, raw: Sequence[Any]) -> list[ContractRow]:
     ids = [r.id for r in raw]
     tags: dict[str, list[str]] = {}
     if ids:
