@@ -3,7 +3,6 @@ pages), its CSV export and saved views. Thin: parse, call one service."""
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -20,7 +19,8 @@ from accord.web.openapi import error_responses
 
 router = APIRouter(prefix="/api/v1", tags=["contracts"])
 CanReadContracts = Annotated[Principal, Depends(requires(Permission.CONTRACT_READ))]
-ERRORS = error_responses(401, 403, 422)
+ERRORS = error_responses(401, 403, 404, 422)
+ISO_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 
 
 def search_filters(
@@ -36,8 +36,10 @@ def search_filters(
         customer: Annotated[str | None, Query(max_length=200,
                                               description="Customer account id.")] = None,
         tag: Annotated[list[str] | None, Query(description="Tags (all of them).")] = None,
-        end_from: Annotated[date | None, Query(description="End date on or after.")] = None,
-        end_to: Annotated[date | None, Query(description="End date on or before.")] = None,
+        end_from: Annotated[str | None, Query(pattern=ISO_DATE, description="End date on "
+                                              "or after (YYYY-MM-DD).")] = None,
+        end_to: Annotated[str | None, Query(pattern=ISO_DATE, description="End date on "
+                                            "or before (YYYY-MM-DD).")] = None,
         value_min: Annotated[Decimal | None, Query()] = None,
         value_max: Annotated[Decimal | None, Query()] = None,
         currency: Annotated[str | None, Query(min_length=3, max_length=3)] = None,
