@@ -113,3 +113,29 @@ def test_the_corpus_is_not_trivial(twins: tuple[Twin, Twin]) -> None:
         got = _ids(lite, q)
         assert got == _ids(pg, q)
         assert isinstance(got, list) and 0 < len(got) < 60, q
+
+
+@settings(max_examples=80, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.text(st.characters(exclude_characters="\x00"), max_size=300),  # no NUL:
+       pick=st.integers(min_value=0))  # a contract's text never holds one (validation)
+def test_any_document_is_found_alike(twins: tuple[Twin, Twin], body: str, pick: int) -> None:
+    """A contract whose text is anything: both databases index the same words, and a
+    search for one of them (or the text itself, as a query) gives the same ids."""
+    from accord.contracts.models import Contract
+    from accord.contracts.search.query import words
+
+    target = "00000000-0000-0000-0000-000000000059"
+    for twin in twins:
+        with twin.rt.db.uow() as uow:
+            c = uow.session.get(Contract, target)
+            assert c is not None
+            c.search_text = body
+            uow.session.commit()
+    ws = words(body)
+    queries = [body[:500]] + ([f'"{ws[pick % len(ws)]}"', ws[pick % len(ws)]] if ws else [])
+    for q in queries:
+        got = _ids(twins[0], q)
+        assert got == _ids(twins[1], q), q
+        if q != body[:500] and isinstance(got, list):
+            assert target in got
