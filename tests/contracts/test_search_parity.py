@@ -117,8 +117,9 @@ def test_the_corpus_is_not_trivial(twins: tuple[Twin, Twin]) -> None:
 
 @settings(max_examples=80, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(body=st.text(st.characters(exclude_characters="\x00"), max_size=300),  # no NUL:
-       pick=st.integers(min_value=0))  # a contract's text never holds one (validation)
+# no NUL, no lone surrogate: a contract's text cannot hold them (no database stores them)
+@given(body=st.text(st.characters(exclude_characters="\x00", exclude_categories=("Cs",)),
+                    max_size=300), pick=st.integers(min_value=0))
 def test_any_document_is_found_alike(twins: tuple[Twin, Twin], body: str, pick: int) -> None:
     """A contract whose text is anything: both databases index the same words, and a
     search for one of them (or the text itself, as a query) gives the same ids."""
