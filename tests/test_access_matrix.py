@@ -106,6 +106,13 @@ API: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/contracts/{contract_id}/documents"): ALL,
     ("GET", "/api/v1/contracts/{contract_id}/documents/{contract_document_id}"): ALL,
     ("GET", "/api/v1/contracts/{contract_id}/audit"): ALL,
+    ("GET", "/api/v1/contracts"): ALL,
+    ("GET", "/api/v1/contracts/export.csv"): ALL,
+    ("GET", "/api/v1/contract-views"): ALL,
+    ("POST", "/api/v1/contract-views"): ALL,
+    ("GET", "/api/v1/contract-views/{view_id}"): ALL,  # others: 404 (the admin's, private)
+    ("PATCH", "/api/v1/contract-views/{view_id}"): ALL,
+    ("DELETE", "/api/v1/contract-views/{view_id}"): ALL,
     ("DELETE", "/api/v1/webhooks/endpoints/{endpoint_id}"): ADMIN,  # last: it deletes
 }
 
@@ -166,6 +173,8 @@ PAGES: dict[str, frozenset[str]] = {
     "/console/contracts/{contract_id}": ALL,
     "/console/contracts/{contract_id}/documents/{contract_document_id}": ALL,
     "/console/contracts/renewals": ALL,
+    "/console/contracts": ALL,
+    "/console/contracts.csv": ALL,
 }
 # Public or ceremony routes: reachable without a console login (their own checks apply).
 PUBLIC = {"/", "/login", "/login/mfa", "/login/sso", "/login/sso/callback",
@@ -237,6 +246,8 @@ def world(rt: Runtime) -> World:
                                meta={"title": "Matrix contract"})
     ids["contract_id"] = contract.contract.id
     ids["contract_document_id"] = contract.documents[0].id
+    ids["view_id"] = client.post("/api/v1/contract-views", json={"name": "matrix"},
+                                 headers=admin.auth).json()["id"]
     stranger = member(rt, role="admin", org_name="Stranger Org")
     return World(client, members, stranger, ids)
 

@@ -7,12 +7,13 @@ from pathlib import Path
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from accord.db import Base, Database
+from accord.db import Base, Database, include_object
 
 
 def test_migrations_match_models(database: Database) -> None:
     with database.engine.connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True,
+                                                 "include_object": include_object})
         diff = compare_metadata(ctx, Base.metadata)
     assert diff == []
 

@@ -153,3 +153,19 @@ class UnitOfWork:
 
     def rollback(self) -> None:
         self.session.rollback()
+
+
+def include_object(obj: Any, name: str | None, type_: str, reflected: bool,
+                   compare_to: Any) -> bool:
+    """Alembic's filter: leave alone the schema objects a migration makes on one backend
+    only (a full-text index, say), which models list in ``Base.metadata.info["unmodelled"]``
+    as ``{"table": (name prefix, ...), "column": ("table.column", ...), "index": (...)}``."""
+    for spec in Base.metadata.info.get("unmodelled", ()):
+        if type_ == "table" and name and any(name == t or name.startswith(t + "_")
+                                             for t in spec.get("table", ())):
+            return False
+        if type_ == "column" and f"{obj.table.name}.{name}" in spec.get("column", ()):
+            return False
+        if type_ == "index" and name in spec.get("index", ()):
+            return False
+    return True

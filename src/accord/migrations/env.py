@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 import accord.models  # noqa: F401  - registers every table on Base.metadata
-from accord.db import Base
+from accord.db import Base, include_object
 
 config = context.config
 connection = config.attributes.get("connection")
@@ -17,6 +17,7 @@ context.configure(
     target_metadata=Base.metadata,
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
+    include_object=include_object,
 )
 with context.begin_transaction():
     context.run_migrations()

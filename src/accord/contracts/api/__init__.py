@@ -9,7 +9,9 @@ from fastapi import APIRouter
 
 from accord.contracts.api.records import router as records_router
 from accord.contracts.api.renewals import router as renewals_router
+from accord.contracts.api.search import router as search_router
 
 router = APIRouter()
+router.include_router(search_router)
 router.include_router(renewals_router)
 router.include_router(records_router)

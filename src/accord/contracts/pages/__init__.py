@@ -6,8 +6,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from accord.contracts.pages.detail import router as detail_router
+from accord.contracts.pages.list import router as list_router
 from accord.contracts.pages.renewals import router as renewals_router
 
 router = APIRouter(include_in_schema=False)
+router.include_router(list_router)
 router.include_router(renewals_router)
 router.include_router(detail_router)
