@@ -233,3 +233,21 @@ def test_export_is_bounded(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> None
         search.export_csv(rt, m.principal, Filters())
     assert exc.value.code == "export_too_large"
     assert len(search.export_csv(rt, m.principal, Filters(type=("nda",))).splitlines()) == 1
+
+
+def test_text_read_from_a_pdf_is_stored_whatever_it_holds(
+        rt: Runtime, org: tuple[Member, dict[str, str]]) -> None:
+    """NUL bytes and lone surrogates (PDF text extraction yields both) would make
+    PostgreSQL refuse the row, and with it the completion that files the contract."""
+    from accord.contracts.services import refresh_search_text, storable_text
+
+    assert storable_text("a\x00b\ud800c") == "a b c"
+    assert storable_text("plain ü text") == "plain ü text"
+    m, _ = org
+    cid = add_contract(rt, m.org_id, title="Surrogate test")
+    with rt.db.uow() as uow:
+        contract = uow.session.get(Contract, cid)
+        assert contract is not None
+        refresh_search_text(uow.session, contract, "zebrafish\x00 \udc80quagga")
+        uow.session.commit()
+    assert cid in found(rt, m, q="zebrafish quagga")

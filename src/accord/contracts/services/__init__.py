@@ -197,7 +197,21 @@ def refresh_search_text(session: Session, contract: Contract,
         old = contract.search_text or ""
         marker = old.find("\n")
         document_text = old[marker + 1:] if marker >= 0 else ""
-    contract.search_text = (head.replace("\n", " ") + "\n" + document_text)[:MAX_SEARCH_TEXT]
+    text = (head.replace("\n", " ") + "\n" + document_text)[:MAX_SEARCH_TEXT]
+    contract.search_text = storable_text(text)
+
+
+def storable_text(text: str) -> str:
+    """``text`` as both databases store it: text read out of a PDF may hold NUL bytes and
+    lone surrogates, which PostgreSQL refuses (the completion that files the contract
+    must not fail on them), so they become spaces."""
+    if "\x00" in text:
+        text = text.replace("\x00", " ")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = "".join(" " if 0xD800 <= ord(c) <= 0xDFFF else c for c in text)
+    return text
 
 
 def trail(session: Session, contract: Contract, tag: str, *, actor: str, now: datetime,
