@@ -1,7 +1,8 @@
 """The contracts feature's REST routers, under /api/v1/contracts: one line per group.
 
-Order matters: routes with fixed paths (``/renewals``, ``/disposition``, search's ``/export.csv``, the import)
-come before ``/api/v1/contracts/{contract_id}``, which would take them as ids."""
+Order matters: routes with fixed paths (``/renewals``, ``/disposition``, search's
+``/export.csv``, the import) come before ``/api/v1/contracts/{contract_id}``, which would
+take them as ids."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """The contracts feature's console pages: one line per group. The fixed paths
-(``/console/contracts/renewals``, ``/disposition``) come before any ``/console/contracts/{contract_id}``."""
+(``/console/contracts/renewals``, ``/disposition``) come before any
+``/console/contracts/{contract_id}``."""
 
 from __future__ import annotations
 
