@@ -29,6 +29,8 @@ ADMIN = frozenset({"admin"})
 MANAGERS = frozenset({"admin", "manager"})
 ANY_USER = ALL  # every logged-in user (own objects)
 CONTRACT_MANAGERS = frozenset({"admin", "legal", "manager"})
+RETENTION = frozenset({"admin", "compliance"})
+DISPOSITION = frozenset({"admin", "compliance", "legal"})
 
 # (method, path) -> roles allowed. Everyone else must get 403.
 API: dict[tuple[str, str], frozenset[str]] = {
@@ -97,6 +99,8 @@ API: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/webhooks/messages/{webhook_message_id}/replay"): ADMIN,
     ("GET", "/api/v1/outbox"): ADMIN,
     ("GET", "/api/v1/contracts/renewals"): ALL,
+    ("GET", "/api/v1/contracts/disposition"): DISPOSITION,
+    ("PATCH", "/api/v1/contracts/{contract_id}/retention"): RETENTION,
     ("POST", "/api/v1/outbox/{outbox_id}/replay"): ADMIN,
     ("POST", "/api/v1/contracts/import"): CONTRACT_MANAGERS,
     ("GET", "/api/v1/contracts/{contract_id}"): ALL,
@@ -173,6 +177,7 @@ PAGES: dict[str, frozenset[str]] = {
     "/console/contracts/{contract_id}": ALL,
     "/console/contracts/{contract_id}/documents/{contract_document_id}": ALL,
     "/console/contracts/renewals": ALL,
+    "/console/contracts/disposition": DISPOSITION,
     "/console/contracts": ALL,
     "/console/contracts.csv": ALL,
 }

@@ -43,6 +43,8 @@ class Permission(StrEnum):
     OUTBOX_MANAGE = "outbox:manage"  # the organisation's outbox: dead messages, replay
     CONTRACT_READ = "contract:read"  # contract records, their documents and trails
     CONTRACT_MANAGE = "contract:manage"  # edit, import, link, terminate contract records
+    CONTRACT_RETENTION = "contract:retention"  # override a contract's retention policy
+    CONTRACT_DISPOSITION = "contract:disposition"  # the disposition review (what is due)
 
 
 class Scope(StrEnum):
@@ -76,6 +78,8 @@ SCOPE_OF: dict[Permission, Scope] = {
     Permission.OUTBOX_MANAGE: Scope.ADMIN,
     Permission.CONTRACT_READ: Scope.CONTRACTS_READ,
     Permission.CONTRACT_MANAGE: Scope.CONTRACTS_WRITE,
+    Permission.CONTRACT_RETENTION: Scope.CONTRACTS_WRITE,
+    Permission.CONTRACT_DISPOSITION: Scope.CONTRACTS_READ,
 }
 
 P = Permission
@@ -87,11 +91,13 @@ _SENDER = {P.ENVELOPE_SEND, P.ENVELOPE_READ, P.ENVELOPE_VOID, P.AUDIT_READ,
 MATRIX: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
     Role.LEGAL: frozenset(_SENDER | {P.TEMPLATE_AUTHOR, P.TEMPLATE_PUBLISH,
-                                     P.CONTRACT_READ, P.CONTRACT_MANAGE}),
+                                     P.CONTRACT_READ, P.CONTRACT_MANAGE,
+                                     P.CONTRACT_DISPOSITION}),
     Role.MANAGER: frozenset(_SENDER | {P.DASHBOARD_READ, P.CONTRACT_READ, P.CONTRACT_MANAGE}),
     Role.AGENT: frozenset(_SENDER | {P.CONTRACT_READ}),
     Role.COMPLIANCE: frozenset({P.ENVELOPE_READ, P.AUDIT_READ, P.TEMPLATE_READ,
-                                P.API_KEYS_MANAGE, P.CONTRACT_READ}),
+                                P.API_KEYS_MANAGE, P.CONTRACT_READ, P.CONTRACT_RETENTION,
+                                P.CONTRACT_DISPOSITION}),
 }
 
 

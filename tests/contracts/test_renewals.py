@@ -265,7 +265,8 @@ def test_the_sweep_is_wired_for_every_worker(rt: Runtime, clock: Clock) -> None:
     assert "renewals" in {s.name for s in registry.sweeps()}
     assert {s.key for s in WIRING.org_settings} == {
         "time_zone", "renewal_windows", "renewal_opt_out_warning_days",
-        "renewal_addendum_days", "renewal_template", "renewal_addendum_mode"}
+        "renewal_addendum_days", "renewal_template", "renewal_addendum_mode",
+        "retention_policies"}
     boss = organisation(rt)
     add_contract(rt, boss, end=date(2027, 3, 31))
     clock.freeze(utc(2026, 12, 1, 9))

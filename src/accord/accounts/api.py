@@ -91,6 +91,10 @@ class SettingsPatch(Strict):
     renewal_addendum_mode: Literal["confirm", "auto"] | None = Field(
         None, description="confirm: the addendum is a draft the owner reviews and sends "
         "(default); auto: it is sent at once.")
+    retention_policies: dict[SingleLine, SingleLine] | None = Field(
+        None, max_length=20, description="Contract type -> retention policy (standard, "
+        "hipaa, transactional, audit_log); types not named are standard. A template's "
+        "own policy wins; compliance may override one contract's.")
 
 
 class MeOut(BaseModel):
@@ -178,4 +182,5 @@ def update_settings(body: SettingsPatch, rt: Rt, principal: CanManageSettings) -
         renewal_opt_out_warning_days=body.renewal_opt_out_warning_days,
         renewal_addendum_days=body.renewal_addendum_days,
         renewal_template=body.renewal_template,
-        renewal_addendum_mode=body.renewal_addendum_mode)
+        renewal_addendum_mode=body.renewal_addendum_mode,
+        retention_policies=body.retention_policies)

@@ -63,6 +63,11 @@ class Contract(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     terminated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     version: Mapped[int] = mapped_column(Integer, nullable=False)
+    # retention (contracts.retention): the policy in force and the first day the record
+    # may be disposed of (None: not known yet), kept by services.retention.refresh_retention
+    retention_policy: Mapped[str] = mapped_column(String(20), default="standard",
+                                                  server_default="standard")
+    retain_until: Mapped[date | None] = mapped_column(Date, nullable=True)
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy's API
     __table_args__ = (
@@ -71,6 +76,7 @@ class Contract(Base):
         Index("ix_contracts_org_type", "org_id", "type"),
         Index("ix_contracts_org_owner", "org_id", "owner_id"),
         Index("ix_contracts_org_created", "org_id", "created_at", "id"),
+        Index("ix_contracts_org_retain_until", "org_id", "retain_until"),
     )
 
 

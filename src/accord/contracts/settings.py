@@ -13,6 +13,9 @@
   the end; 0 = never).
 * ``renewal_template``: the key of the published template the addendum is drafted from
   (default none: no addendum).
+* ``retention_policies``: contract type -> retention policy (``contracts.retention``;
+  types not named, and the default, ``standard``). A template's ``contract.retention``
+  wins; compliance may override one contract's.
 * ``renewal_addendum_mode``: ``confirm`` (a draft envelope the owner reviews and sends;
   the default) or ``auto`` (sent at once).
 """
@@ -30,8 +33,10 @@ from accord.contracts.domain import (
     DEFAULT_RENEWAL_WINDOWS,
     MAX_WINDOW_DAYS,
     ContractError,
+    ContractType,
     check_windows,
 )
+from accord.contracts.retention import check_type_policies
 
 TIME_ZONE = "time_zone"
 WINDOWS = "renewal_windows"
@@ -39,6 +44,7 @@ OPT_OUT_WARNING = "renewal_opt_out_warning_days"
 ADDENDUM_DAYS = "renewal_addendum_days"
 TEMPLATE = "renewal_template"
 ADDENDUM_MODE = "renewal_addendum_mode"
+RETENTION_POLICIES = "retention_policies"
 
 DEFAULT_TIME_ZONE = "UTC"
 DEFAULT_OPT_OUT_WARNING_DAYS = 30
@@ -136,6 +142,17 @@ def check_addendum_mode(value: Any) -> str:
 def read_addendum_mode(settings: Mapping[str, Any]) -> str:
     value = settings.get(ADDENDUM_MODE, CONFIRM)
     return value if value in (CONFIRM, AUTO) else CONFIRM
+
+
+def check_retention_policies(value: Any) -> dict[str, str]:
+    return check_type_policies(value, tuple(t.value for t in ContractType))
+
+
+def read_retention_policies(settings: Mapping[str, Any]) -> dict[str, str]:
+    try:
+        return check_retention_policies(settings.get(RETENTION_POLICIES, {}))
+    except ContractError:
+        return {}
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """Contracts' wiring: a completed envelope files (or amends, or renews) a contract record
 through signing's ``envelope.completed`` event; the ``contract:index`` task reads the filed
 documents' text for search; the renewal sweep; and the organisation settings renewals read
-(time zone, renewal windows, opt-out warning, renewal addendum window, template and mode;
-stored by accounts, their rules in ``contracts.settings``)."""
+(time zone, renewal windows, opt-out warning, renewal addendum window, template and mode)
+and the retention policy per contract type (stored by accounts, their rules in
+``contracts.settings``)."""
 
 from __future__ import annotations
 
@@ -44,5 +45,7 @@ WIRING = Wiring(
         OrgSetting(rules.TEMPLATE, rules.read_template, _checked(rules.check_template)),
         OrgSetting(rules.ADDENDUM_MODE, rules.read_addendum_mode,
                    _checked(rules.check_addendum_mode)),
+        OrgSetting(rules.RETENTION_POLICIES, rules.read_retention_policies,
+                   _checked(rules.check_retention_policies)),
     ),
 )

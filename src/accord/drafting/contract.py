@@ -20,6 +20,8 @@ CONTRACT_TYPES = ("support_services", "sla_amendment", "maintenance", "nda", "co
 CONTRACT_FIELDS = ("customer_account_id", "customer_name", "type", "effective_date",
                    "end_date", "term_months", "auto_renew", "notice_days", "value",
                    "currency", "tags", "sla")
+# the retention policies a template may name (contracts.retention's, tested to be the same)
+RETENTION_POLICIES = ("standard", "hipaa", "transactional", "audit_log")
 # which variable types may fill which field (None: any type)
 _FIELD_TYPES: dict[str, frozenset[str] | None] = {
     "customer_account_id": frozenset({"text", "enum", "number"}),
@@ -46,7 +48,7 @@ def check_contract(raw: Any, variable_types: Mapping[str, str]) -> list[Issue]:
         return [Issue("contract", "contract_section_invalid",
                       'contract must be an object {"type": ..., "fields": {...}}')]
     issues: list[Issue] = []
-    extra = sorted(set(raw) - {"type", "fields"})
+    extra = sorted(set(raw) - {"type", "fields", "retention"})
     if extra:
         issues.append(Issue("contract", "contract_section_invalid",
                             f"contract has unknown keys: {', '.join(map(str, extra))}"))
@@ -54,6 +56,10 @@ def check_contract(raw: Any, variable_types: Mapping[str, str]) -> list[Issue]:
     if kind not in CONTRACT_TYPES:
         issues.append(Issue("contract.type", "contract_type_invalid",
                             f"contract.type must be one of {', '.join(CONTRACT_TYPES)}"))
+    if "retention" in raw and raw["retention"] not in RETENTION_POLICIES:
+        issues.append(Issue("contract.retention", "retention_policy_unknown",
+                            f"contract.retention names {str(raw['retention'])[:40]!r}, which "
+                            f"is not a retention policy; known: {', '.join(RETENTION_POLICIES)}"))
     fields = raw.get("fields", {})
     if not isinstance(fields, Mapping):
         return [*issues, Issue("contract.fields", "contract_section_invalid",
@@ -84,8 +90,11 @@ def normalised(raw: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if raw is None:
         return None
     fields = raw.get("fields") or {}
-    return {"type": str(raw.get("type", "support_services")),
-            "fields": {str(k): str(fields[k]) for k in sorted(fields)}}
+    out: dict[str, Any] = {"type": str(raw.get("type", "support_services")),
+                           "fields": {str(k): str(fields[k]) for k in sorted(fields)}}
+    if raw.get("retention"):
+        out["retention"] = str(raw["retention"])
+    return out
 
 
 def mapped_variables(section: Mapping[str, Any] | None) -> Sequence[str]:

@@ -66,6 +66,7 @@ class OrgSettings:
     renewal_addendum_days: int = 60
     renewal_template: str | None = None
     renewal_addendum_mode: str = "confirm"
+    retention_policies: dict[str, str] = field(default_factory=dict)  # type -> policy
 
 
 # Settings other features own (``wiring.OrgSetting``), by key; ``registry.install()``

@@ -82,6 +82,8 @@ class ContractView:
     updated_at: datetime
     terminated_at: datetime | None
     version: int
+    retention_policy: str = "standard"
+    retain_until: date | None = None  # the last day it must be kept (None: not known yet)
 
 
 @dataclass(frozen=True)
@@ -127,7 +129,8 @@ def view(contract: Contract, tags: Sequence[str]) -> ContractView:
         source=contract.source, envelope_id=contract.envelope_id, flagged=contract.flagged,
         flag_reason=contract.flag_reason, created_at=contract.created_at,
         updated_at=contract.updated_at, terminated_at=contract.terminated_at,
-        version=contract.version)
+        version=contract.version, retention_policy=contract.retention_policy,
+        retain_until=contract.retain_until)
 
 
 def document_view(d: ContractDocument) -> DocumentView:

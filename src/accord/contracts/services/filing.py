@@ -43,6 +43,7 @@ from accord.contracts.services import (
     trail,
 )
 from accord.contracts.services.indexing import queue_index
+from accord.contracts.services.retention import assign_policy, refresh_retention
 from accord.drafting.services import contract_values_of
 from accord.envelopes import queries as envelopes
 from accord.errors import Conflict, InvalidInput, NotFound
@@ -186,7 +187,8 @@ def on_envelope_completed(session: Session, *, envelope_id: str, org_id: str,
                         "contract of its own")
     file_new(session, env_id=envelope_id, org_id=org_id, title=env.subject,
               owner_id=env.created_by, parties=_parties(session, envelope_id), doc=doc,
-              filed=filed, given=given, problems=problems, now=now)
+              filed=filed, given=given, problems=problems, now=now,
+              retention=mapped.retention if mapped else None)
 
 
 def _apply(contract: Contract, filed: Filed, given: set[str]) -> dict[str, Any]:
@@ -223,7 +225,8 @@ def file_new(session: Session, *, env_id: str | None, org_id: str, title: str,
               owner_id: str | None, parties: list[dict[str, Any]], doc: ContractDocument,
               filed: Filed, given: set[str], problems: list[str], now: datetime,
               actor: str = SYSTEM, source: str = "envelope",
-              ip: str | None = None, user_agent: str | None = None) -> Contract:
+              ip: str | None = None, user_agent: str | None = None,
+              retention: str | None = None) -> Contract:
     contract = Contract(org_id=org_id, title=title[:300] or "Contract", type=filed.type.value,
                         status=ContractStatus.ACTIVE.value, owner_id=owner_id,
                         parties=parties, auto_renew=False, source=source,
@@ -233,6 +236,7 @@ def file_new(session: Session, *, env_id: str | None, org_id: str, title: str,
     if filed.end_date is not None and contract.end_date is None:
         contract.end_date = filed.end_date
     _flag(contract, problems)
+    assign_policy(session, contract, retention, now)
     session.add(contract)
     session.flush()
     tags = set_tags(session, contract, filed.tags)
@@ -291,6 +295,7 @@ def _amend(session: Session, contract: Contract, kind: str, doc: ContractDocumen
         changes["tags"] = tags
     _flag(contract, problems)
     contract.updated_at = now
+    refresh_retention(contract, now)
     doc.contract_id, doc.seq = contract.id, next_seq(session, contract.id)
     doc.kind = "renewal_addendum" if renewing else "amendment"
     doc.changes = changes

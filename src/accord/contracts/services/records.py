@@ -32,6 +32,7 @@ from accord.contracts.services import (
     tags_of,
     trail,
 )
+from accord.contracts.services.retention import refresh_retention
 from accord.errors import Conflict, InvalidInput, NotFound
 from accord.runtime import Runtime
 
@@ -160,6 +161,7 @@ def terminate_contract(rt: Runtime, principal: Principal, contract_id: str, *,
             raise Conflict(exc.message, code=exc.code) from exc
         now = rt.now()
         contract.terminated_at = contract.updated_at = now
+        refresh_retention(contract, now)
         refresh_search_text(s, contract)
         trail(s, contract, "contract:terminated", actor=actor_label(principal), now=now,
               data={"reason": clean})

@@ -49,6 +49,7 @@ from accord.contracts.domain import (
     next_status,
 )
 from accord.contracts.models import Contract, ContractNotice
+from accord.contracts.services.retention import refresh_retention
 from accord.contracts.settings import RenewalSettings, contract_windows, renewal_settings
 from accord.delivery.mail import Email
 from accord.delivery.services import send_email
@@ -331,6 +332,7 @@ def process(rt: Runtime, contract_id: str, result: SweepResult | None = None) ->
         if due.status.value != before:
             c.status, c.updated_at = due.status.value, now
             c.flagged = c.flagged or due.status == ContractStatus.EXPIRED
+            refresh_retention(c, now)
         if not _claim(s, c, due, end, now):
             return False  # another worker got there first
         counts = SweepResult()

@@ -260,6 +260,7 @@ class ContractValues:
     type: str
     fields: dict[str, str]  # contract field -> variable
     values: dict[str, Any]  # variable -> value (JSON), the mapped ones only
+    retention: str | None = None  # the retention policy the template names, if any
 
 
 def contract_values_of(session: Session, envelope_id: str) -> ContractValues | None:
@@ -271,4 +272,5 @@ def contract_values_of(session: Session, envelope_id: str) -> ContractValues | N
     section = dict(row.contract or {})
     return ContractValues(template_version_id=row.template_version_id,
                           type=str(section.get("type") or "support_services"),
-                          fields=dict(section.get("fields") or {}), values=dict(row.values))
+                          fields=dict(section.get("fields") or {}), values=dict(row.values),
+                          retention=section.get("retention") or None)
