@@ -45,6 +45,7 @@ class Permission(StrEnum):
     CONTRACT_MANAGE = "contract:manage"  # edit, import, link, terminate contract records
     CONTRACT_RETENTION = "contract:retention"  # override a contract's retention policy
     CONTRACT_DISPOSITION = "contract:disposition"  # the disposition review (what is due)
+    CONTRACT_HOLD = "contract:hold"  # place and lift legal holds
 
 
 class Scope(StrEnum):
@@ -80,6 +81,7 @@ SCOPE_OF: dict[Permission, Scope] = {
     Permission.CONTRACT_MANAGE: Scope.CONTRACTS_WRITE,
     Permission.CONTRACT_RETENTION: Scope.CONTRACTS_WRITE,
     Permission.CONTRACT_DISPOSITION: Scope.CONTRACTS_READ,
+    Permission.CONTRACT_HOLD: Scope.CONTRACTS_WRITE,
 }
 
 P = Permission
@@ -97,7 +99,7 @@ MATRIX: dict[Role, frozenset[Permission]] = {
     Role.AGENT: frozenset(_SENDER | {P.CONTRACT_READ}),
     Role.COMPLIANCE: frozenset({P.ENVELOPE_READ, P.AUDIT_READ, P.TEMPLATE_READ,
                                 P.API_KEYS_MANAGE, P.CONTRACT_READ, P.CONTRACT_RETENTION,
-                                P.CONTRACT_DISPOSITION}),
+                                P.CONTRACT_DISPOSITION, P.CONTRACT_HOLD}),
 }
 
 

@@ -11,9 +11,11 @@ read takes no write lock and never queues behind a writer (WAL gives it a snapsh
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar, Token
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +32,10 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+log = logging.getLogger(__name__)
+_OPEN_UOWS: ContextVar[int] = ContextVar("accord_open_uows", default=0)
 
 
 class Base(DeclarativeBase):
@@ -117,14 +123,40 @@ class Database:
 
     @contextmanager
     def uow(self) -> Iterator[UnitOfWork]:
+        """A unit of work. If an error with ``after_rollback`` work (see
+        ``accord.errors.AccordError``) leaves the outermost one, that work runs after the
+        rollback, each in its own unit of work; a failure there is logged, never masks
+        the error."""
         session = self.sessionmaker()
         uow = UnitOfWork(session)
+        token: Token[int] | None = _OPEN_UOWS.set(_OPEN_UOWS.get() + 1)
         try:
             yield uow
-        finally:
+        except BaseException as exc:
             if session.in_transaction():
                 session.rollback()
             session.close()
+            if token is not None:
+                _OPEN_UOWS.reset(token)
+            token = None
+            if _OPEN_UOWS.get() == 0:
+                self._after_rollback(exc)
+            raise
+        finally:
+            if token is not None:
+                _OPEN_UOWS.reset(token)
+            if session.in_transaction():
+                session.rollback()
+            session.close()
+
+    def _after_rollback(self, exc: BaseException) -> None:
+        actions = getattr(exc, "after_rollback", None)
+        while actions:
+            action = actions.pop(0)
+            try:
+                action(self)
+            except Exception:
+                log.exception("the work after a refused change failed")
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

@@ -3,10 +3,15 @@ stable machine-readable ``code``; the API maps ``status`` to the HTTP response."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 
 class AccordError(Exception):
+    """``after_rollback``: work to do once the refused change is rolled back, in a
+    transaction of its own (recording that a legal hold refused a change, say): the
+    outermost ``Database.uow()`` the error leaves runs each with the database."""
+
     status = 400
     code = "bad_request"
 
@@ -17,6 +22,7 @@ class AccordError(Exception):
         if code:
             self.code = code
         self.details = details
+        self.after_rollback: list[Callable[[Any], None]] = []
 
 
 class InvalidInput(AccordError):

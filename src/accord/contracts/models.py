@@ -181,6 +181,46 @@ class SavedView(Base):
                       Index("ix_contract_saved_views_org_shared", "org_id", "shared"))
 
 
+class LegalHold(Base):
+    """A legal hold (``contracts.services.holds``): on one contract, on every contract of a
+    customer account (those filed later too), or on the contracts a saved search matched
+    when the hold was placed (listed in ``legal_hold_items``, as is the one contract of a
+    contract hold). Active while ``released_at`` is None; never deleted."""
+
+    __tablename__ = "legal_holds"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    scope: Mapped[str] = mapped_column(String(20))  # contract | customer | search
+    contract_id: Mapped[str | None] = mapped_column(ForeignKey("contracts.id"),
+                                                    nullable=True)
+    customer_account_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    view_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    # the saved search's filters when the hold was placed (what it matched then)
+    filters: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    matter: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    placed_by: Mapped[str] = mapped_column(String(300))
+    placed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    released_by: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    release_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = (
+        Index("ix_legal_holds_org_customer", "org_id", "customer_account_id"),)
+
+
+class LegalHoldItem(Base):
+    """A contract a contract or saved-search hold covers."""
+
+    __tablename__ = "legal_hold_items"
+
+    hold_id: Mapped[str] = mapped_column(ForeignKey("legal_holds.id"), primary_key=True)
+    contract_id: Mapped[str] = mapped_column(ForeignKey("contracts.id"), primary_key=True,
+                                             index=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"))
+
+
 # Made by migration 0016_search on one backend only, so the models cannot describe them:
 # the schema comparison (accord.migrate.include_object) leaves them alone.
 UNMODELLED = {"table": ("contract_search_fts",), "column": ("contract_search.doc_tsv",),
