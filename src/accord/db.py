@@ -15,7 +15,7 @@ import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar, Token
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -129,25 +129,21 @@ class Database:
         the error."""
         session = self.sessionmaker()
         uow = UnitOfWork(session)
-        token: Token[int] | None = _OPEN_UOWS.set(_OPEN_UOWS.get() + 1)
+        outermost = _OPEN_UOWS.get() == 0
+        token = _OPEN_UOWS.set(_OPEN_UOWS.get() + 1)
+        failed: BaseException | None = None
         try:
             yield uow
         except BaseException as exc:
-            if session.in_transaction():
-                session.rollback()
-            session.close()
-            if token is not None:
-                _OPEN_UOWS.reset(token)
-            token = None
-            if _OPEN_UOWS.get() == 0:
-                self._after_rollback(exc)
+            failed = exc
             raise
         finally:
-            if token is not None:
-                _OPEN_UOWS.reset(token)
+            _OPEN_UOWS.reset(token)
             if session.in_transaction():
                 session.rollback()
             session.close()
+            if failed is not None and outermost:
+                self._after_rollback(failed)
 
     def _after_rollback(self, exc: BaseException) -> None:
         actions = getattr(exc, "after_rollback", None)

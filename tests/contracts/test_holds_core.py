@@ -22,7 +22,7 @@ def _hold(rt: Runtime, org_id: str, scope: str, *, contract_id: str | None = Non
           customer: str | None = None, released: bool = False) -> str:
     with rt.db.uow() as uow:
         h = LegalHold(org_id=org_id, scope=scope, customer_account_id=customer,
-                      contract_id=contract_id, matter="Acme v. Harbour", reason="litigation",
+                      matter="Acme v. Harbour", reason="litigation",
                       placed_by="Compliance <c@x>", placed_at=NOW,
                       released_at=NOW if released else None)
         uow.session.add(h)

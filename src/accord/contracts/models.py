@@ -192,8 +192,6 @@ class LegalHold(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
     scope: Mapped[str] = mapped_column(String(20))  # contract | customer | search
-    contract_id: Mapped[str | None] = mapped_column(ForeignKey("contracts.id"),
-                                                    nullable=True)
     customer_account_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     view_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     # the saved search's filters when the hold was placed (what it matched then)

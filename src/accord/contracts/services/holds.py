@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from accord.audit import services as audit
@@ -44,24 +44,6 @@ def holds_on(session: Session, contract: Contract) -> list[LegalHold]:
         return list(session.scalars(select(LegalHold).where(
             LegalHold.org_id == contract.org_id, LegalHold.released_at.is_(None), covers)
             .order_by(LegalHold.placed_at, LegalHold.id)))
-
-
-def is_held(session: Session, contract: Contract) -> bool:
-    return bool(holds_on(session, contract))
-
-
-def held_clause() -> ColumnElement[bool]:
-    """A WHERE clause true for the contracts (``Contract``) an active hold covers: sweeps
-    leave those out."""
-    by_item = exists().where(LegalHoldItem.contract_id == Contract.id,
-                             LegalHoldItem.hold_id == LegalHold.id,
-                             LegalHold.released_at.is_(None))
-    by_customer = exists().where(LegalHold.org_id == Contract.org_id,
-                                 LegalHold.scope == "customer",
-                                 LegalHold.released_at.is_(None),
-                                 LegalHold.customer_account_id
-                                 == Contract.customer_account_id)
-    return or_(by_item, by_customer)
 
 
 def guard(session: Session, contract: Contract, action: str, *, actor: str,
